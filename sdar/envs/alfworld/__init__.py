@@ -1,0 +1,1 @@
+"""sdar.envs.alfworld."""
