@@ -1,26 +1,330 @@
 """The `sdar` command line. The only module that parses arguments, configures logging
-and draws progress bars."""
+and draws progress bars.
+
+    sdar train [--preset NAME] [key=value ...] [--output DIR]   train (default: quickstart)
+    sdar train --resume RUN_DIR                                 continue a killed run
+    sdar sft [--preset NAME] [key=value ...] --output DIR       behaviour-cloning warm start only
+    sdar eval (RUN_DIR | --model NAME) [--preset NAME] [key=value ...]
+    sdar presets | sdar methods | sdar envs
+    sdar play ENV --agent expert|random|walkthrough --episodes N [--json]
+    sdar skills show --env ENV (--task-type T | --task TEXT | --data-source D)
+    sdar skills check DIR
+    sdar bench [NAME]
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import runpy
 import sys
+import time
+from pathlib import Path
+from typing import Any
 
 from sdar import __version__
 
+BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
+
+
+class Bars:
+    """tqdm bars for the phases the library reports through its progress callback."""
+
+    def __init__(self, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.tqdm, self.enabled = tqdm, enabled
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, phase: str, done: int, total: int, info: dict[str, Any]) -> None:
+        if phase in ("rollout", "eval"):
+            bar = self.bars.get("step")
+            if bar is not None:
+                bar.set_postfix_str(f"{phase} turn {done}, {info.get('active', 0)} active")
+            elif self.enabled:
+                print(f"\r  {phase}: turn {done}, {info.get('active', 0)} episodes active   ",
+                      end="", file=sys.stderr, flush=True)
+            return
+        bar = self.bars.get(phase)
+        if bar is None:
+            desc = {"sft": "warm start (SFT)", "step": "RL steps"}.get(phase, phase)
+            bar = self.tqdm(total=total, desc=desc, disable=not self.enabled, dynamic_ncols=True)
+            self.bars[phase] = bar
+        bar.update(done - bar.n)
+        if phase == "sft":
+            bar.set_postfix(loss=f"{info['loss']:.3f}")
+            if done >= total:
+                bar.close()
+        if phase == "step":
+            bar.set_postfix(reward=f"{info.get('rollout/reward', 0):.2f}",
+                            success=f"{info.get('rollout/success', 0):.2f}")
+            if not self.enabled:
+                print(f"step {done}/{total} reward {info.get('rollout/reward', 0):.3f} "
+                      f"success {info.get('rollout/success', 0):.3f} "
+                      f"time {info.get('time/step', 0):.1f}s", flush=True)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:5.1f}"
+
+
+def print_summary(s: dict[str, Any]) -> None:
+    before, after = s["eval_before"], s["eval_after"]
+    print(f"\n== {s['method']} on {s['env']}: {s['steps']} steps in {s['wall_seconds']:.0f} s ==")
+    print(f"{'success (%)':<34}{'before':>8}{'after':>8}")
+    print(f"{'overall (' + str(after.get('episodes', '?')) + ' panel episodes)':<34}"
+          f"{_fmt(before.get('success')):>8}{_fmt(after.get('success')):>8}")
+    for t in sorted(set(before.get("per_task_type", {})) | set(after.get("per_task_type", {}))):
+        print(f"  {t:<32}{_fmt(before['per_task_type'].get(t)):>8}"
+              f"{_fmt(after['per_task_type'].get(t)):>8}")
+    if "eval_after_with_skills" in s:
+        print(f"{'overall, with skills in prompt':<34}{'':>8}"
+              f"{_fmt(s['eval_after_with_skills']['success']):>8}")
+    curve = [r for r in s["reward_curve"] if r is not None]
+    if curve:
+        k = max(1, len(curve) // 5)
+        print(f"training reward: first {k} steps {sum(curve[:k]) / k:.2f}, "
+              f"last {k} steps {sum(curve[-k:]) / k:.2f}, max {max(curve):.2f}")
+    for key in ("sdar/gate_mean", "sdar/gate_active_ratio", "sdar/gap_mean"):
+        if key in s:
+            v = s[key]
+            print(f"{key}: first {v['first']:.3f}, last {v['last']:.3f}, mean {v['mean']:.3f}")
+    phases = ", ".join(f"{k.split('/')[1]} {v:.1f}s" for k, v in s["seconds_per_phase"].items())
+    print(f"seconds per step: {phases}")
+    print(f"run directory: {s['run_dir']}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from sdar.train.config import config_from_dict, load_config
+    from sdar.train.loop import Trainer
+
+    if args.resume:
+        import yaml
+
+        run_dir = Path(args.resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise FileNotFoundError(f"{run_dir} is not a run directory (no config.yaml); "
+                                    "pass the folder that `sdar train --output` wrote")
+        cfg = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    else:
+        cfg = load_config(args.preset, args.overrides)
+        run_dir = Path(args.output or cfg.run.output or
+                       f"runs/{cfg.preset}-{cfg.algo.method}-{time.strftime('%Y%m%d-%H%M%S')}")
+        if (run_dir / "checkpoints" / "LATEST").exists():
+            raise FileExistsError(f"{run_dir} already holds a run; continue it with "
+                                  f"`sdar train --resume {run_dir}` or pick another --output")
+    _threads(cfg.run.threads)
+    bars = Bars(sys.stderr.isatty() and not args.quiet)
+    print(f"sdar {__version__}: {cfg.algo.method} on {cfg.env.name} ({cfg.preset or 'custom'}), "
+          f"{cfg.run.steps} steps -> {run_dir}", flush=True)
+    try:
+        summary = Trainer(cfg, run_dir, progress=bars).run(resume=bool(args.resume))
+    finally:
+        bars.close()
+    print_summary(summary)
+    return 0
+
+
+def cmd_sft(args: argparse.Namespace) -> int:
+    from sdar.train.config import load_config
+    from sdar.train.loop import Trainer
+
+    cfg = load_config(args.preset, args.overrides + ["run.steps=0"])
+    run_dir = Path(args.output)
+    bars = Bars(sys.stderr.isatty())
+    try:
+        summary = Trainer(cfg, run_dir, progress=bars).run()
+    finally:
+        bars.close()
+    print(f"warm-started policy: {run_dir / 'base_model'} "
+          f"(panel success {summary['eval_after']['success']:.3f})")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from sdar.train.eval_run import evaluate_checkpoint
+
+    result = evaluate_checkpoint(args.run_dir, model=args.model, preset=args.preset,
+                                 overrides=args.overrides, with_skills=args.with_skills)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"success {100 * result['success']:.1f}% over {result['episodes']} episodes")
+        for t, v in sorted(result["per_task_type"].items()):
+            print(f"  {t:<32}{100 * v:6.1f}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from sdar.train.config import list_presets
+
+    for name, description in list_presets():
+        print(f"{name:<28} {description}")
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from sdar.train.methods import METHODS
+
+    for m in METHODS.values():
+        print(f"{m.name:<14} {m.summary}")
+    return 0
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    from sdar.envs.registry import list_envs
+
+    for name, description in list_envs():
+        print(f"{name:<12} {description}")
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from sdar.envs.play import play
+
+    bars = Bars(sys.stderr.isatty() and not args.json)
+    options = dict(json.loads(args.options)) if args.options else None
+
+    def on_episode(done: int, *rest: Any) -> None:
+        bars("episodes", done, args.episodes, {})
+
+    try:
+        result = play(args.env, args.agent, args.episodes, options=options, split=args.split,
+                      data_dir=args.data_dir, seed=args.seed, num_workers=args.workers,
+                      on_episode=on_episode)
+    finally:
+        bars.close()
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{args.env} / {args.agent}: success {100 * result['success']:.1f}% over "
+          f"{result['episodes']} episodes, {result['steps_per_second']:.0f} steps/s")
+    for t, v in sorted(result["per_task_type"].items()):
+        print(f"  {t:<32}{100 * v:6.1f}")
+    return 0
+
+
+def cmd_skills(args: argparse.Namespace) -> int:
+    from sdar.skills.cli_support import check_bank, show_privileged
+
+    if args.skills_command == "show":
+        print(show_privileged(args.env, task_type=args.task_type, task=args.task,
+                              data_source=args.data_source, strategy=args.strategy,
+                              bank_dir=args.dir, seed=args.seed))
+    else:
+        print(json.dumps(check_bank(args.dir), indent=2))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    scripts = sorted(p.stem for p in BENCH_DIR.glob("*.py"))
+    if not args.name:
+        print("benchmarks (run one with `sdar bench NAME`):")
+        for name in scripts:
+            print(f"  {name}")
+        return 0
+    if args.name not in scripts:
+        raise ValueError(f"unknown benchmark {args.name!r}; available: {', '.join(scripts)}")
+    sys.argv = [args.name, *args.bench_args]
+    runpy.run_path(str(BENCH_DIR / f"{args.name}.py"), run_name="__main__")
+    return 0
+
+
+def _threads(n: int) -> None:
+    if n > 0:
+        import torch
+
+        torch.set_num_threads(n)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sdar", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"sdar {__version__}")
-    parser.add_subparsers(dest="command")
-    return parser
+    p = argparse.ArgumentParser(prog="sdar", description="Self-Distilled Agentic RL.")
+    p.add_argument("--version", action="version", version=f"sdar {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = p.add_subparsers(dest="command")
+    t = sub.add_parser("train", help="train a policy (default: the quickstart preset)")
+    t.add_argument("--preset", default="quickstart", help="a name from `sdar presets` or a YAML")
+    t.add_argument("--output", help="run directory (default runs/<preset>-<method>-<time>)")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. algo.method=grpo")
+    t.set_defaults(func=cmd_train)
+    s = sub.add_parser("sft", help="behaviour cloning on expert trajectories only")
+    s.add_argument("--preset", default="quickstart")
+    s.add_argument("--output", required=True)
+    s.add_argument("overrides", nargs="*")
+    s.set_defaults(func=cmd_sft)
+    e = sub.add_parser("eval", help="evaluate a run's policy or a base model on the panel")
+    e.add_argument("run_dir", nargs="?", help="a run directory (its latest checkpoint)")
+    e.add_argument("--model", help="a model name or folder instead of a run")
+    e.add_argument("--preset", default="quickstart")
+    e.add_argument("--with-skills", action="store_true", help="skills in the student prompt")
+    e.add_argument("--json", action="store_true")
+    e.add_argument("overrides", nargs="*")
+    e.set_defaults(func=cmd_eval)
+    for name, func, text in (("presets", cmd_presets, "list the presets"),
+                             ("methods", cmd_methods, "list the methods"),
+                             ("envs", cmd_envs, "list the environments")):
+        sub.add_parser(name, help=text).set_defaults(func=func)
+    pl = sub.add_parser("play", help="play episodes with a scripted agent")
+    pl.add_argument("env")
+    pl.add_argument("--agent", default="expert", help="expert, random or walkthrough")
+    pl.add_argument("--episodes", type=int, default=20)
+    pl.add_argument("--split")
+    pl.add_argument("--data-dir")
+    pl.add_argument("--seed", type=int, default=0)
+    pl.add_argument("--workers", type=int, default=0, help="environment worker processes")
+    pl.add_argument("--options", help='family options as JSON, e.g. \'{"preset": "tiny"}\'')
+    pl.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    pl.set_defaults(func=cmd_play)
+    sk = sub.add_parser("skills", help="inspect SkillBanks and the teacher's privileged text")
+    sks = sk.add_subparsers(dest="skills_command", required=True)
+    show = sks.add_parser("show", help="print the privileged text the teacher would get")
+    show.add_argument("--env", required=True)
+    group = show.add_mutually_exclusive_group(required=True)
+    group.add_argument("--task-type")
+    group.add_argument("--task", help="a goal sentence")
+    group.add_argument("--data-source")
+    show.add_argument("--strategy", default="keyword")
+    show.add_argument("--dir")
+    show.add_argument("--seed", type=int, default=0)
+    check = sks.add_parser("check", help="validate a SkillBank folder")
+    check.add_argument("dir")
+    sk.set_defaults(func=cmd_skills)
+    b = sub.add_parser("bench", help="run a benchmark script from bench/")
+    b.add_argument("name", nargs="?")
+    b.add_argument("bench_args", nargs=argparse.REMAINDER)
+    b.set_defaults(func=cmd_bench)
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
     if args.command is None:
-        build_parser().print_help()
-    return 0
+        parser.print_help()
+        return 0
+    from sdar.envs.base import EnvError
+
+    try:
+        return args.func(args)
+    except (ValueError, EnvError, FileNotFoundError, FileExistsError) as exc:
+        # Our boundary errors (config, model, environment, skill bank) say what to do.
+        if args.verbose:
+            raise
+        print(f"sdar {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sdar {args.command}: interrupted; a training run continues with "
+              "`sdar train --resume RUN_DIR`", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

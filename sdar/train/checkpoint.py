@@ -1,0 +1,130 @@
+"""Checkpoints that survive kill -9: written to a temp folder, then renamed into place.
+
+Layout of a run directory::
+
+    config.yaml            the resolved config
+    base_model/            the model RL starts from (after any warm start), a HF folder
+    checkpoints/step_000010/{policy/, state.pt}
+    checkpoints/LATEST     name of the newest complete checkpoint
+    metrics.jsonl  evals.jsonl  trajectories.jsonl  summary.json
+
+``policy/`` holds the weights (full fine-tuning: a HF folder; LoRA: the adapter);
+``state.pt`` holds the optimizer, scheduler, RNG, skill-bandit, EMA and step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(run_dir: Path, step: int, model: Any, tokenizer: Any, state: dict[str, Any],
+                    keep: int = 2) -> Path:
+    """Write checkpoint ``step`` atomically and point LATEST at it."""
+    root = run_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step_{step:06d}"
+    tmp = root / f".tmp_{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    model.save_pretrained(tmp / "policy")
+    tokenizer.save_pretrained(tmp / "policy")
+    state = {**state, "step": step, "python_rng": random.getstate(),
+             "torch_rng": torch.get_rng_state()}
+    torch.save(state, tmp / "state.pt")
+    final = root / name
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    latest_tmp = root / ".LATEST.tmp"
+    latest_tmp.write_text(name)
+    os.replace(latest_tmp, root / "LATEST")
+    _fsync_dir(root)
+    older = sorted(p for p in root.glob("step_*") if p.name != name)
+    for old in older[: max(len(older) - (keep - 1), 0)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    pointer = run_dir / "checkpoints" / "LATEST"
+    if not pointer.is_file():
+        return None
+    path = run_dir / "checkpoints" / pointer.read_text().strip()
+    if not (path / "state.pt").is_file():
+        logger.warning("LATEST points at %s, which is incomplete; ignoring it", path)
+        return None
+    return path
+
+
+def load_state(ckpt: Path) -> dict[str, Any]:
+    state = torch.load(ckpt / "state.pt", weights_only=False)
+    random.setstate(state["python_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    return state
+
+
+def load_policy_weights(model: Any, ckpt: Path) -> None:
+    """Load the checkpoint's weights into an already built model (full or LoRA)."""
+    from safetensors.torch import load_file
+
+    folder = ckpt / "policy"
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"{folder} holds no .safetensors weights")
+    tensors: dict[str, torch.Tensor] = {}
+    for f in files:
+        tensors.update(load_file(str(f)))
+    if (folder / "adapter_config.json").is_file():
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(model, tensors)
+    else:
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+        real_missing = [k for k in missing if "lm_head" not in k]
+        if real_missing or unexpected:
+            raise RuntimeError(f"checkpoint {folder} does not match the model: missing "
+                               f"{real_missing[:5]}, unexpected {unexpected[:5]}")
+        if hasattr(model, "tie_weights"):
+            model.tie_weights()
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one line and flush it to disk, so kill -9 loses at most the current line."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def truncate_jsonl(path: Path, max_step: int) -> None:
+    """Drop records of steps after ``max_step`` (and a torn last line) before resuming."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if int(rec.get("step", 0)) <= max_step:
+            keep.append(line)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    os.replace(tmp, path)

@@ -1,0 +1,415 @@
+"""Typed, validated run configuration.
+
+One frozen dataclass per section. `load_config` merges a YAML preset with ``key=value``
+overrides, rejects unknown keys and wrong types by dotted key, runs the cross-field
+checks, and reports every error at once in one `SdarConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class SdarConfigError(ValueError):
+    """A configuration is malformed; the message lists every problem and its fix."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "tiny"
+    """Hugging Face hub name or local folder, `smollm2-135m`, or `tiny` (a small word-level
+    Llama built from scratch for the environment, for CPU runs and tests)."""
+    dtype: str = "auto"
+    """auto (float32 on CPU, bfloat16 on a GPU that supports it), float32 or bfloat16."""
+    device: str = "auto"
+    """auto (cuda if available, else cpu), cpu or cuda."""
+    lora_rank: int = 0
+    """0 = full fine-tuning; > 0 trains LoRA adapters (reference = adapters disabled)."""
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    gradient_checkpointing: bool = False
+    enable_thinking: bool | None = None
+    """Passed to the chat template (Qwen3: false = thinking off); None passes nothing."""
+    tiny_hidden: int = 64
+    tiny_layers: int = 2
+    tiny_heads: int = 4
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    name: str = "household"
+    """Environment family: see `sdar envs`."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Family options (household: preset, max_steps...; alfworld: data_dir, split...)."""
+    history_length: int = 2
+    """(observation, action) pairs shown in the step prompt."""
+    think: bool = True
+    """Ask for <think>...</think> before <action>...</action>."""
+    num_workers: int = 0
+    """Worker processes for the environments (0 = in-process)."""
+    step_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    tasks_per_step: int = 16
+    """B: tasks drawn per training step."""
+    group_size: int = 8
+    """G: rollouts per task (same initial state)."""
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 512
+    max_prompt_tokens: int = 2048
+    gen_batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class AlgoConfig:
+    method: str = "sdar"
+    """grpo, sdar, opsd, grpo_opsd, skill_grpo, skill_sd, rlsd (train); vanilla, skill_prompt
+    (evaluation only)."""
+    adv_norm_by_std: bool = True
+    adv_stats: str = "step"
+    """step: mean/std over every step-sample of a group (the authors' code);
+    trajectory: over the group's G episode rewards."""
+    clip_low: float = 0.2
+    clip_high: float = 0.2
+    dual_clip: float = 3.0
+    kl_coef: float = 0.01
+    kl_kind: str = "low_var_kl"
+    entropy_coef: float = 0.001
+    sdar_coef: float = 0.01
+    """lambda: weight of the distillation term (sdar, opsd, grpo_opsd)."""
+    gate_beta: float = 5.0
+    gate: str = "gap"
+    """gap, entropy, soft_or or none."""
+    divergence: str = "sampled"
+    """sampled (the paper's sampled-token term), reverse_kl, forward_kl or jsd (ablations)."""
+    divergence_topk: int = 32
+    skill_sd_coef: float = 0.001
+    rlsd_lambda0: float = 0.5
+    rlsd_decay_steps: int = 100
+    rlsd_clip: float = 0.2
+    invalid_penalty: float | None = None
+    """Subtracted per invalid step; None = the environment's default (0.1 ALFWorld)."""
+    success_reward: float | None = None
+    """Episode reward for a win; None = the environment's default (10)."""
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    kind: str = "live"
+    """live (the current policy, as in the paper), frozen (the initial policy) or ema."""
+    ema_rate: float = 0.99
+    max_prompt_tokens: int = 4096
+    """Teacher's own budget: history is shortened first, the skills never."""
+    placement: str = "prefix"
+    """prefix (raw text before the chat template, the authors' layout), system or user."""
+    privileged: tuple[str, ...] = ("skills",)
+    """Any of skills, expert_plan, gold_answer."""
+
+
+@dataclass(frozen=True)
+class SkillsConfig:
+    strategy: str = "keyword"
+    """keyword, full, random, ucb, general_only or none."""
+    dir: str | None = None
+    """A SkillBank folder; None = the bank shipped for the environment."""
+    ucb_c: float = 1.4142135623730951
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 1e-6
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    warmup_ratio: float = 0.0
+    mini_batch_size: int = 256
+    """Samples per optimizer step (step-samples, not episodes)."""
+    micro_batch_size: int = 32
+    score_token_budget: int = 16384
+    """Padded tokens per no-grad scoring micro-batch."""
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    episodes: int = 0
+    """Expert episodes for the behaviour-cloning warm start (0 = no warm start)."""
+    epochs: int = 2
+    lr: float = 1e-3
+    batch_size: int = 32
+    skill_mix: float = 0.5
+    """Share of SFT samples whose prompt carries the privileged text, so the policy learns
+    to read it and the teacher branch means something."""
+    noise: float = 0.0
+    """Share of expert steps replaced by a random admissible action while collecting
+    (the data then covers recovery from mistakes; only expert actions are trained on)."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    episodes: int = 128
+    temperature: float = 0.4
+    greedy: bool = False
+    every: int = 5
+    """Evaluate every k training steps (and before and after training); 0 = only those two."""
+    with_skills: bool | None = None
+    """Also evaluate with skills in the student prompt; None = only for skill_grpo."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    seed: int = 0
+    steps: int = 150
+    output: str | None = None
+    """Run directory; None = runs/<preset>-<method>-<time>."""
+    save_every: int = 10
+    keep_trajectories: int = 16
+    """Full trajectories written per step to trajectories.jsonl."""
+    logger: tuple[str, ...] = ()
+    """Extra metric sinks: tensorboard and/or wandb (metrics.jsonl is always written)."""
+    threads: int = 0
+    """torch CPU threads (0 = torch's default)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    skills: SkillsConfig = field(default_factory=SkillsConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    preset: str = ""
+    description: str = ""
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "model.dtype": ("auto", "float32", "bfloat16"),
+    "model.device": ("auto", "cpu", "cuda"),
+    "algo.method": (
+        "grpo", "sdar", "opsd", "grpo_opsd", "skill_grpo", "skill_sd", "rlsd",
+        "vanilla", "skill_prompt",
+    ),
+    "algo.adv_stats": ("step", "trajectory"),
+    "algo.kl_kind": ("k1", "k2", "k3", "low_var_kl", "abs", "mse"),
+    "algo.gate": ("gap", "entropy", "soft_or", "none"),
+    "algo.divergence": ("sampled", "reverse_kl", "forward_kl", "jsd"),
+    "teacher.kind": ("live", "frozen", "ema"),
+    "teacher.placement": ("prefix", "system", "user"),
+    "skills.strategy": ("keyword", "full", "random", "ucb", "general_only", "none"),
+}
+MULTI_CHOICES: dict[str, tuple[str, ...]] = {
+    "teacher.privileged": ("skills", "expert_plan", "gold_answer"),
+    "run.logger": ("tensorboard", "wandb"),
+}
+POSITIVE = (
+    "rollout.tasks_per_step", "rollout.group_size", "rollout.max_new_tokens",
+    "rollout.max_prompt_tokens", "rollout.gen_batch_size", "optim.mini_batch_size",
+    "optim.micro_batch_size", "optim.score_token_budget", "teacher.max_prompt_tokens",
+    "eval.episodes", "optim.lr",
+)
+
+
+def _check_type(value: Any, tp: Any, key: str, errors: list[str]) -> Any:
+    """Coerce `value` to the annotated type `tp` or record an error; returns the value."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _check_type(value, inner[0], key, errors)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            value = [value] if isinstance(value, str) else value
+        if not isinstance(value, (list, tuple)):
+            errors.append(f"{key}: expected a list, got {value!r}")
+            return value
+        args = typing.get_args(tp)
+        item_tp = args[0]
+        if len(args) == 2 and args[1] is not Ellipsis and len(value) != 2:
+            errors.append(f"{key}: expected 2 values, got {value!r}")
+        return tuple(_check_type(v, item_tp, key, errors) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            errors.append(f"{key}: expected a mapping, got {value!r}")
+        return dict(value) if isinstance(value, dict) else value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and not (
+        isinstance(value, tp) and not (tp is not bool and isinstance(value, bool))
+    ):
+        errors.append(f"{key}: expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str, errors: list[str]) -> Any:
+    if not isinstance(data, dict):
+        errors.append(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+        return cls()
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in names:
+            errors.append(
+                f"{prefix}{key}: unknown key (valid keys: {', '.join(sorted(names))})"
+            )
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[f.name] = _build(tp, data[f.name], f"{prefix}{f.name}.", errors)
+        else:
+            kwargs[f.name] = _check_type(data[f.name], tp, f"{prefix}{f.name}", errors)
+    return cls(**kwargs)
+
+
+def _get(cfg: Config, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+def _cross_checks(cfg: Config) -> list[str]:
+    errors = []
+    for key, valid in CHOICES.items():
+        if _get(cfg, key) not in valid:
+            errors.append(f"{key}: {_get(cfg, key)!r} is not one of {', '.join(valid)}")
+    for key, valid in MULTI_CHOICES.items():
+        bad = [v for v in _get(cfg, key) if v not in valid]
+        if bad:
+            errors.append(f"{key}: {bad} not among {', '.join(valid)}")
+    for key in POSITIVE:
+        value = _get(cfg, key)
+        if isinstance(value, (int, float)) and value <= 0:
+            errors.append(f"{key}: must be > 0, got {value}")
+    a = cfg.algo
+    if a.dual_clip is not None and a.dual_clip <= 1.0:
+        errors.append(f"algo.dual_clip: must be > 1 (the dual clip constant c), got {a.dual_clip}")
+    if a.method == "grpo_opsd" and a.gate_beta != 0:
+        errors.append(
+            "algo.gate_beta: grpo_opsd is the SDAR term with a constant gate, so gate_beta must "
+            f"be 0 (got {a.gate_beta}); use method=sdar for a gated term"
+        )
+    if a.divergence != "sampled" and cfg.teacher.kind != "live":
+        errors.append(
+            f"algo.divergence={a.divergence} scores the teacher inside the update, which needs "
+            f"teacher.kind=live (got {cfg.teacher.kind!r})"
+        )
+    if cfg.optim.micro_batch_size > cfg.optim.mini_batch_size:
+        errors.append(
+            f"optim.micro_batch_size ({cfg.optim.micro_batch_size}) must be <= "
+            f"optim.mini_batch_size ({cfg.optim.mini_batch_size})"
+        )
+    if not 0.0 <= cfg.sft.skill_mix <= 1.0:
+        errors.append(f"sft.skill_mix: must be in [0, 1], got {cfg.sft.skill_mix}")
+    if not 0.0 < cfg.teacher.ema_rate < 1.0:
+        errors.append(f"teacher.ema_rate: must be in (0, 1), got {cfg.teacher.ema_rate}")
+    if cfg.env.history_length < 0:
+        errors.append(f"env.history_length: must be >= 0, got {cfg.env.history_length}")
+    return errors
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Build and validate a Config; raises SdarConfigError listing every problem."""
+    errors: list[str] = []
+    cfg = _build(Config, data, "", errors)
+    if not errors:
+        errors = _cross_checks(cfg)
+    if errors:
+        raise SdarConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+    return cfg
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """Plain, YAML-friendly dict (tuples become lists)."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, tuple):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return {k: plain(v) for k, v in dataclasses.asdict(cfg).items()}
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """``["algo.method=grpo", "env.options.preset=tiny"]`` -> a nested dict."""
+    nested: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise SdarConfigError(f"override {item!r}: expected key=value, e.g. algo.method=grpo")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw != "" else ""
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SdarConfigError(f"override {item!r}: {part} is not a section")
+        node[parts[-1]] = value
+    return nested
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "options":
+            out[k] = merge(out[k], v)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = {**out[k], **v}
+        else:
+            out[k] = v
+    return out
+
+
+def presets_dir() -> Path:
+    """The `configs/` folder of the checkout this package was installed from."""
+    return Path(__file__).resolve().parents[2] / "configs"
+
+
+def list_presets() -> list[tuple[str, str]]:
+    out = []
+    for path in sorted(presets_dir().glob("*.yaml")):
+        data = yaml.safe_load(path.read_text()) or {}
+        out.append((path.stem, str(data.get("description", ""))))
+    return out
+
+
+def read_preset(name_or_path: str) -> dict[str, Any]:
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = presets_dir() / f"{name_or_path}.yaml"
+    if not path.is_file():
+        names = ", ".join(n for n, _ in list_presets())
+        raise SdarConfigError(f"preset {name_or_path!r} not found (available: {names})")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SdarConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise SdarConfigError(f"{path}: expected a mapping at the top level")
+    data.setdefault("preset", path.stem)
+    return data
+
+
+def load_config(preset: str = "quickstart", overrides: list[str] | None = None) -> Config:
+    """Preset (a name in configs/ or a YAML path) + ``key=value`` overrides -> Config."""
+    data = merge(read_preset(preset), parse_overrides(overrides or []))
+    return config_from_dict(data)

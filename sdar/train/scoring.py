@@ -1,0 +1,104 @@
+"""Scoring passes without gradient: old, reference and teacher log-probs.
+
+All passes score the exact sampled response ids, in length-sorted micro-batches under a
+token budget (`sdar.models.logprobs.score`). The teacher scores them after the
+privileged context built by `sdar.rollout.teacher.build_teacher_context`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from sdar.envs.base import EnvSpec
+from sdar.models.logprobs import score
+from sdar.rollout.runner import render_messages
+from sdar.rollout.teacher import TeacherContext, build_teacher_context, teacher_stats
+from sdar.rollout.types import StepSample
+from sdar.train.policy import PolicyBundle
+
+
+@dataclass
+class Scores:
+    old: list[torch.Tensor]
+    entropy: list[torch.Tensor] | None
+    ref: list[torch.Tensor] | None
+    teacher: list[torch.Tensor] | None
+    teacher_ok: list[bool] | None
+    """False where the teacher context could not fit: no distillation on that sample."""
+    contexts: list[TeacherContext] | None
+    metrics: dict[str, float]
+
+
+def teacher_contexts(
+    samples: list[StepSample],
+    policy: PolicyBundle,
+    spec: EnvSpec,
+    *,
+    history_length: int,
+    think: bool,
+    placement: str,
+    max_prompt_tokens: int,
+) -> list[TeacherContext]:
+    """Teacher inputs: the student's step messages + privileged text + the same ids."""
+    out = []
+    for s in samples:
+        def render(k: int, s: StepSample = s) -> list[dict[str, str]]:
+            return render_messages(spec, s.state, k, think)
+
+        out.append(
+            build_teacher_context(
+                policy.tokenizer, render, min(history_length, len(s.state.history)),
+                s.privileged, s.response_ids, placement=placement,
+                max_prompt_tokens=max_prompt_tokens,
+                chat_template_kwargs=policy.chat_template_kwargs,
+            )
+        )
+    return out
+
+
+@torch.no_grad()
+def score_samples(
+    samples: list[StepSample],
+    policy: PolicyBundle,
+    spec: EnvSpec,
+    *,
+    need_ref: bool,
+    need_teacher: bool,
+    teacher_kind: str,
+    teacher_placement: str,
+    teacher_max_prompt_tokens: int,
+    history_length: int,
+    think: bool,
+    temperature: float,
+    token_budget: int,
+) -> Scores:
+    prompts = [s.prompt_ids for s in samples]
+    responses = [s.response_ids for s in samples]
+    kw = dict(pad_id=policy.pad_id, token_budget=token_budget, temperature=temperature,
+              device=policy.device)
+    policy.model.eval()
+    old, entropy = score(policy.model, prompts, responses, with_entropy=True, **kw)
+    ref = None
+    if need_ref:
+        with policy.as_reference() as ref_model:
+            ref, _ = score(ref_model, prompts, responses, **kw)
+    teacher, ok, contexts, metrics = None, None, None, {}
+    if need_teacher:
+        contexts = teacher_contexts(
+            samples, policy, spec, history_length=history_length, think=think,
+            placement=teacher_placement, max_prompt_tokens=teacher_max_prompt_tokens,
+        )
+        ok = [not c.dropped for c in contexts]
+        keep = [i for i, good in enumerate(ok) if good]
+        teacher = [torch.zeros(len(r)) for r in responses]
+        if keep:
+            with policy.as_teacher(teacher_kind) as t_model:
+                scored, _ = score(t_model, [contexts[i].prompt_ids for i in keep],
+                                  [contexts[i].response_ids for i in keep], **kw)
+            for i, lp in zip(keep, scored, strict=True):
+                teacher[i] = lp
+        metrics = teacher_stats(contexts)
+    return Scores(old, entropy, ref, teacher, ok, contexts, metrics)

@@ -1,0 +1,11 @@
+"""One function derives every sub-seed, so runs (and resumed runs) are reproducible."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def derive_seed(seed: int, *keys: object) -> int:
+    """A 31-bit seed from the run seed and keys such as (step, "tasks", rank)."""
+    text = ":".join([str(seed), *map(str, keys)])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") & 0x7FFFFFFF

@@ -1,0 +1,171 @@
+"""Building a run's parts from its config: environment, skills, policy, warm start."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sdar.envs.base import EnvSpec, Task
+from sdar.envs.registry import get_env_spec
+from sdar.envs.vector import VectorEnv
+from sdar.models.generate import SamplingParams
+from sdar.models.load import load_policy
+from sdar.models.tiny import build_tiny_model, build_word_tokenizer, save_tiny
+from sdar.rollout.runner import RolloutSettings
+from sdar.skills.bank import builtin_bank_dir, load_bank
+from sdar.skills.privileged import build_privileged_text
+from sdar.skills.retrieve import make_retriever
+from sdar.train.config import Config
+from sdar.train.methods import Method
+from sdar.train.policy import PolicyBundle
+from sdar.train.seeding import derive_seed
+from sdar.train.sft import collect_expert_steps, expert_response, sft_examples, train_sft
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int, dict[str, Any]], None]
+EXTRA_WORDS = ("[Privileged Skill Information]", "<think>", "</think>", "<action>", "</action>",
+               "To the next step is to .")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("model.device=cuda but no CUDA device is visible; use model.device=cpu")
+    return torch.device(name)
+
+
+def env_parts(cfg: Config) -> tuple[EnvSpec, dict[str, Any]]:
+    return get_env_spec(cfg.env.name), dict(cfg.env.options)
+
+
+def make_venv(cfg: Config, spec: EnvSpec, options: dict[str, Any], n: int) -> VectorEnv:
+    return VectorEnv(spec, options, n, num_workers=cfg.env.num_workers,
+                     step_timeout=cfg.env.step_timeout)
+
+
+def rollout_settings(cfg: Config, spec: EnvSpec, method: Method,
+                     chat_kwargs: dict[str, Any]) -> RolloutSettings:
+    r = cfg.rollout
+    sampling = SamplingParams(max_new_tokens=r.max_new_tokens, temperature=r.temperature,
+                              top_p=r.top_p, stop_strings=spec.stop_strings)
+    return RolloutSettings(cfg.env.history_length, cfg.env.think, r.max_prompt_tokens, sampling,
+                           r.gen_batch_size, chat_kwargs, method.student_skills)
+
+
+def build_retriever(cfg: Config, spec: EnvSpec, seed: int) -> Any:
+    bank = None
+    if cfg.skills.strategy != "none":
+        bank = load_bank(Path(cfg.skills.dir) if cfg.skills.dir else builtin_bank_dir(spec.name))
+    return make_retriever(cfg.skills.strategy, bank, seed=seed, ucb_c=cfg.skills.ucb_c)
+
+
+class PrivilegedContext:
+    """Per-group privileged text for one rollout: retrieved once per group, after reset."""
+
+    def __init__(self, cfg: Config, retriever: Any, step: int, groups: list[int]) -> None:
+        self.kinds = tuple(cfg.teacher.privileged)
+        self.retriever = retriever
+        self.step = step
+        self.groups = groups
+        self.by_group: dict[int, tuple[str, tuple[str, ...]]] = {}
+
+    def __call__(self, slot: int, task: Task, info: dict[str, Any]) -> str:
+        group = self.groups[slot]
+        if group not in self.by_group:
+            r = self.retriever.retrieve(task, info.get("goal", ""), step=self.step, group=group)
+            text = build_privileged_text(
+                self.kinds, retrieval_text=r.text, expert_plan=info.get("expert_plan"),
+                gold_answers=task.extra.get("answers"))
+            self.by_group[group] = (text, tuple(r.skills))
+        return self.by_group[group][0]
+
+
+def chat_kwargs(cfg: Config) -> dict[str, Any]:
+    if cfg.model.enable_thinking is None:
+        return {}
+    return {"enable_thinking": cfg.model.enable_thinking}
+
+
+def lora_options(cfg: Config) -> dict[str, Any] | None:
+    m = cfg.model
+    if m.lora_rank <= 0:
+        return None
+    return {"r": m.lora_rank, "alpha": m.lora_alpha, "dropout": m.lora_dropout,
+            "target_modules": list(m.lora_targets)}
+
+
+def build_base_model(cfg: Config, spec: EnvSpec, options: dict[str, Any], run_dir: Path,
+                     retriever: Any, progress: Progress | None) -> tuple[Any, Any, list]:
+    """Load (or build, for ``tiny``) the model, run the SFT warm start, save base_model/.
+
+    Returns (model, tokenizer, sft_losses).
+    """
+    seed = cfg.run.seed
+    device = resolve_device(cfg.model.device)
+    steps, texts = [], []
+    n_expert = cfg.sft.episodes or (64 if cfg.model.name == "tiny" else 0)
+    if n_expert:
+        tasks = spec.train_tasks(options, derive_seed(seed, "sft"), n_expert)
+        groups = list(range(len(tasks)))
+        venv = make_venv(cfg, spec, options, len(tasks))
+        try:
+            steps, texts = collect_expert_steps(
+                spec, venv, tasks, PrivilegedContext(cfg, retriever, -1, groups),
+                history_length=cfg.env.history_length, noise=cfg.sft.noise,
+                seed=derive_seed(seed, "sft-noise"))
+        finally:
+            venv.close()
+    if cfg.model.name == "tiny":
+        corpus = texts + [expert_response(s.state.goal, s.action, cfg.env.think) for s in steps]
+        corpus += [spec.prompt(goal=s.state.goal, observation=s.state.observation,
+                               admissible=s.state.admissible, history=s.state.history,
+                               step=s.state.step, think=cfg.env.think) for s in steps[:2000]]
+        tokenizer = build_word_tokenizer(corpus, extra_tokens=EXTRA_WORDS)
+        model = build_tiny_model(tokenizer, hidden_size=cfg.model.tiny_hidden,
+                                 num_layers=cfg.model.tiny_layers, num_heads=cfg.model.tiny_heads,
+                                 seed=seed)
+        save_tiny(model, tokenizer, run_dir / "base_model")
+        model, tokenizer = load_policy(str(run_dir / "base_model"), device=str(device),
+                                       dtype=cfg.model.dtype, seed=seed)
+    else:
+        model, tokenizer = load_policy(cfg.model.name, device=str(device), dtype=cfg.model.dtype,
+                                       seed=seed)
+    losses: list[float] = []
+    if cfg.sft.episodes and steps:
+        examples = sft_examples(
+            steps, spec, tokenizer, think=cfg.env.think, skill_mix=cfg.sft.skill_mix,
+            placement=cfg.teacher.placement, max_prompt_tokens=cfg.rollout.max_prompt_tokens,
+            chat_template_kwargs=chat_kwargs(cfg), seed=derive_seed(seed, "sft-mix"))
+        cb = (lambda i, n, loss: progress("sft", i, n, {"loss": loss})) if progress else None
+        losses = train_sft(model, examples, pad_id=int(tokenizer.pad_token_id), device=device,
+                           epochs=cfg.sft.epochs, lr=cfg.sft.lr, batch_size=cfg.sft.batch_size,
+                           seed=derive_seed(seed, "sft-train"), progress=cb)
+    if cfg.model.name == "tiny" or losses:
+        save_tiny(model, tokenizer, run_dir / "base_model")
+    return model, tokenizer, losses
+
+
+def base_model_path(cfg: Config, run_dir: Path) -> str:
+    """Where the policy RL starts from lives: base_model/ if the run made one."""
+    local = run_dir / "base_model"
+    return str(local) if (local / "config.json").is_file() else cfg.model.name
+
+
+def make_policy(cfg: Config, run_dir: Path, model: Any | None = None,
+                tokenizer: Any | None = None) -> PolicyBundle:
+    """Wrap (or load) the starting model as the trainable policy with LoRA if configured."""
+    device = resolve_device(cfg.model.device)
+    lora = lora_options(cfg)
+    if model is None or lora is not None:
+        model, tokenizer = load_policy(base_model_path(cfg, run_dir), device=str(device),
+                                       dtype=cfg.model.dtype, lora=lora,
+                                       gradient_checkpointing=cfg.model.gradient_checkpointing,
+                                       seed=cfg.run.seed)
+    return PolicyBundle(model, tokenizer, device, lora=lora is not None,
+                        ema_rate=cfg.teacher.ema_rate, chat_template_kwargs=chat_kwargs(cfg))

@@ -1,0 +1,160 @@
+"""Behaviour cloning on expert trajectories, to warm-start small policies (`sdar sft`).
+
+The expert (the household world's planner, ALFWorld's walkthrough) plays; every expert
+step becomes one (step prompt -> "<think>..</think><action>a</action>") example. A share
+``skill_mix`` of the examples carry the privileged text in the teacher's layout, so the
+policy learns to read skills and the teacher branch means something. With ``noise`` > 0
+some steps take a random admissible action instead: those steps are not trained on, but
+the states after them are, so the data covers recovering from mistakes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from sdar import algos
+from sdar.envs.base import EnvSpec, Task
+from sdar.envs.vector import VectorEnv
+from sdar.models.logprobs import collate, response_logprobs
+from sdar.rollout.runner import render_messages
+from sdar.rollout.teacher import build_teacher_context, student_prompt_ids
+from sdar.rollout.types import PromptState
+
+
+@dataclass(frozen=True)
+class ExpertStep:
+    task: Task
+    state: PromptState
+    action: str
+    privileged: str
+
+
+def expert_response(goal: str, action: str, think: bool) -> str:
+    """The target text for one expert step."""
+    if not think:
+        return f"<action>{action}</action>"
+    aim = goal.strip().rstrip(".").lower() or "finish the task"
+    return f"<think>To {aim}, the next step is to {action}.</think><action>{action}</action>"
+
+
+def collect_expert_steps(
+    spec: EnvSpec,
+    venv: VectorEnv,
+    tasks: list[Task],
+    privileged: Callable[[int, Task, dict[str, Any]], str],
+    *,
+    history_length: int,
+    noise: float,
+    seed: int,
+) -> tuple[list[ExpertStep], list[str]]:
+    """Play ``tasks`` (one per slot) with the expert; returns the steps and every text seen."""
+    rng = random.Random(seed)
+    resets = venv.reset(tasks)
+    goals = [info.get("goal", "") for _, info in resets]
+    obs = [o for o, _ in resets]
+    adm = [info.get("admissible_actions") for _, info in resets]
+    texts = [privileged(i, t, info) for i, (t, (_, info)) in enumerate(zip(tasks, resets, strict=True))]
+    history: list[list[tuple[str, str]]] = [[] for _ in tasks]
+    done = [False] * len(tasks)
+    steps: list[ExpertStep] = []
+    seen: list[str] = [t for t in texts if t]
+    turn = 0
+    while not all(done):
+        experts = venv.expert_actions()
+        actions: list[str | None] = [None] * len(tasks)
+        for i in range(len(tasks)):
+            if done[i]:
+                continue
+            window = history[i][-history_length:] if history_length else []
+            state = PromptState(goals[i], obs[i], adm[i], window, turn)
+            expert = experts[i] or "look"
+            if noise > 0 and adm[i] and rng.random() < noise:
+                actions[i] = rng.choice(adm[i])
+            else:
+                actions[i] = expert
+                steps.append(ExpertStep(tasks[i], state, expert, texts[i]))
+            seen.append(obs[i])
+        for i, res in enumerate(venv.step(actions)):
+            if res is None:
+                continue
+            history[i].append((obs[i], actions[i]))
+            obs[i], adm[i] = res.observation, res.info.get("admissible_actions")
+            done[i] = res.done
+            if adm[i]:
+                seen.append(" ".join(adm[i]))
+        turn += 1
+    return steps, seen
+
+
+def sft_examples(
+    steps: list[ExpertStep],
+    spec: EnvSpec,
+    tokenizer: Any,
+    *,
+    think: bool,
+    skill_mix: float,
+    placement: str,
+    max_prompt_tokens: int,
+    chat_template_kwargs: dict[str, Any],
+    seed: int,
+) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, response ids) pairs; ``skill_mix`` of them with the privileged text."""
+    rng = random.Random(seed)
+    out = []
+    for s in steps:
+        response = tokenizer.encode(expert_response(s.state.goal, s.action, think),
+                                    add_special_tokens=False)
+        if s.privileged and rng.random() < skill_mix:
+            ctx = build_teacher_context(
+                tokenizer, lambda k, st=s.state: render_messages(spec, st, k, think),
+                len(s.state.history), s.privileged, response, placement=placement,
+                max_prompt_tokens=max_prompt_tokens, chat_template_kwargs=chat_template_kwargs)
+            if not ctx.dropped:
+                out.append((ctx.prompt_ids, response))
+                continue
+        messages = render_messages(spec, s.state, len(s.state.history), think)
+        prompt = student_prompt_ids(tokenizer, messages, chat_template_kwargs)
+        out.append((prompt[-max_prompt_tokens:], response))
+    return out
+
+
+def train_sft(
+    model: Any,
+    examples: list[tuple[list[int], list[int]]],
+    *,
+    pad_id: int,
+    device: torch.device,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> list[float]:
+    """Cross-entropy on the response tokens only; returns the loss of every batch."""
+    generator = torch.Generator().manual_seed(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    model.train()
+    losses = []
+    total = epochs * ((len(examples) + batch_size - 1) // batch_size)
+    for _ in range(epochs):
+        order = torch.randperm(len(examples), generator=generator).tolist()
+        for start in range(0, len(order), batch_size):
+            chunk = [examples[i] for i in order[start : start + batch_size]]
+            batch = collate([p for p, _ in chunk], [r for _, r in chunk], pad_id, device)
+            lp, _ = response_logprobs(model, batch)
+            loss = -algos.agg_loss(lp, batch.response_mask.float())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            losses.append(float(loss))
+            if progress is not None:
+                progress(len(losses), total, losses[-1])
+    model.eval()
+    return losses
