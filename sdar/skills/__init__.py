@@ -1,1 +1,1 @@
-"""sdar.skills."""
+"""sdar.skills: skill banks, retrieval and the teacher's privileged text (text only)."""
