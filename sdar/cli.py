@@ -210,7 +210,7 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def cmd_skills(args: argparse.Namespace) -> int:
-    from sdar.skills.cli_support import check_bank, show_privileged
+    from sdar.skills.report import check_bank, show_privileged
 
     if args.skills_command == "show":
         print(show_privileged(args.env, task_type=args.task_type, task=args.task,
@@ -233,6 +233,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     sys.argv = [args.name, *args.bench_args]
     runpy.run_path(str(BENCH_DIR / f"{args.name}.py"), run_name="__main__")
     return 0
+
+
+def _quiet_libraries() -> None:
+    """Our own bars replace transformers' per-shard load/save bars."""
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def _threads(n: int) -> None:
@@ -308,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    _quiet_libraries()
     if args.command is None:
         parser.print_help()
         return 0

@@ -153,7 +153,7 @@ def train_sft(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if progress is not None:
                 progress(len(losses), total, losses[-1])
     model.eval()
