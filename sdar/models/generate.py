@@ -1,0 +1,323 @@
+"""Token-in/token-out batched sampling with a KV cache (nanochat's engine, for HF models).
+
+Prompts are token ids and so are the results: the returned ids are exactly the sampled ids,
+which become training data unchanged (no decode + re-encode). Text is decoded only to detect
+stop strings and to hand the env a string.
+
+Algorithm, per batch of length-sorted prompts:
+
+1. Prefill the left-padded prompts ``[b, P]`` with ``attention_mask`` and
+   ``position_ids = cumsum(mask) - 1``, keeping only the last position's logits.
+2. Each step: scale logits by ``1 / temperature``, record ``log softmax`` of the sampled id,
+   truncate (top-k, then top-p) and sample with the caller's ``torch.Generator``.
+3. A row finishes on an eos id, on a stop string completed by its newest token (the token is
+   kept, nothing after it) or at ``max_new_tokens``. Finished rows leave the batch: the KV cache,
+   mask and positions are index-selected down to the live rows, so no work is spent on them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to sample one response per prompt.
+
+    Attributes:
+        max_new_tokens: hard cap on sampled tokens per prompt.
+        temperature: logits are divided by it; the recorded logprobs use the same scaling.
+        top_p: nucleus sampling mass in (0, 1]; 1.0 disables it.
+        top_k: keep the k most likely tokens; 0 disables it.
+        stop_strings: generation ends right after the token that completes one of them.
+        greedy: argmax instead of sampling (temperature still scales the recorded logprobs).
+    """
+
+    max_new_tokens: int = 512
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    stop_strings: tuple[str, ...] = ()
+    greedy: bool = False
+
+    def __post_init__(self) -> None:
+        errors = []
+        if self.max_new_tokens < 1:
+            errors.append(f"max_new_tokens: expected >= 1, got {self.max_new_tokens}")
+        if self.temperature <= 0:
+            errors.append(f"temperature: expected > 0 (use greedy=True), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            errors.append(f"top_p: expected in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            errors.append(f"top_k: expected >= 0 (0 disables it), got {self.top_k}")
+        if any(not s for s in self.stop_strings):
+            errors.append("stop_strings: empty strings are not allowed")
+        if errors:
+            raise ValueError("; ".join(errors))
+
+
+@dataclass
+class Generation:
+    """Sampled responses, in prompt order.
+
+    Attributes:
+        ids: ``[N][T_i]`` sampled token ids (stop/eos token included, nothing after it).
+        logprobs: ``[N][T_i]`` log-prob of each sampled id under the temperature-scaled
+            (untruncated) distribution, as computed at sampling time.
+        finished: ``[N]`` True when ended by eos or a stop string, False when cut at
+            ``max_new_tokens``.
+        texts: ``[N]`` decoded ``ids`` (special tokens kept) for the env.
+    """
+
+    ids: list[list[int]]
+    logprobs: list[list[float]]
+    finished: list[bool]
+    texts: list[str]
+
+
+def cache_kwarg(model: torch.nn.Module) -> str:
+    """Name of the KV-cache argument of ``model.forward``: ``cache`` (transformers >= 5.x)
+    or ``past_key_values`` (older releases)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = inspect.signature(base.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def eos_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The tokenizer's eos id plus any eos ids of the model's generation config."""
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    gen = getattr(model, "generation_config", None)
+    extra = getattr(gen, "eos_token_id", None) if gen is not None else None
+    if extra is not None:
+        ids.update([extra] if isinstance(extra, int) else extra)
+    return sorted(ids)
+
+
+def stop_candidates(
+    tokenizer: PreTrainedTokenizerBase, stop_strings: Iterable[str]
+) -> frozenset[int]:
+    """Ids whose text contains the last character of some stop string.
+
+    A stop string can only be completed by such a token, so only those steps pay for decoding.
+    Printable ASCII characters appear verbatim in the raw token strings of byte-level BPE,
+    SentencePiece and word-level vocabularies (or as a ``<0xNN>`` byte-fallback piece), so the
+    vocabulary is scanned without decoding it; other characters fall back to decoding each id.
+    """
+    last_chars = {s[-1] for s in stop_strings}
+    if not last_chars:
+        return frozenset()
+    vocab = max(len(tokenizer), max(tokenizer.get_vocab().values()) + 1)
+    if all(c.isascii() and c.isprintable() and not c.isspace() for c in last_chars):
+        pieces = tokenizer.convert_ids_to_tokens(list(range(vocab)))
+        needles = last_chars | {f"<0x{ord(c):02X}>" for c in last_chars}
+    else:
+        pieces = tokenizer.batch_decode([[i] for i in range(vocab)])
+        needles = last_chars
+    return frozenset(
+        i for i, piece in enumerate(pieces) if piece and any(n in piece for n in needles)
+    )
+
+
+def sample_next(
+    logits: torch.Tensor, params: SamplingParams, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample one token per row.
+
+    Args:
+        logits: ``[b, V]`` next-token logits.
+
+    Returns:
+        ``(ids [b], logprobs [b])``: logprobs under ``log_softmax(logits / temperature)``.
+    """
+    scaled = logits.float() / params.temperature
+    logp = torch.log_softmax(scaled, dim=-1)
+    if params.greedy:
+        ids = scaled.argmax(dim=-1)
+        return ids, logp.gather(-1, ids[:, None]).squeeze(-1)
+    trunc = scaled
+    if params.top_k > 0 and params.top_k < trunc.shape[-1]:
+        kth = torch.topk(trunc, params.top_k, dim=-1).values[:, -1:]
+        trunc = trunc.masked_fill(trunc < kth, float("-inf"))
+    if params.top_p < 1.0:
+        sorted_logits, order = torch.sort(trunc, dim=-1, descending=True)
+        cum = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+        # drop a token when the mass before it already reaches top_p (the top-1 always stays)
+        drop_sorted = (cum - torch.softmax(sorted_logits, dim=-1)) >= params.top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        trunc = trunc.masked_fill(drop, float("-inf"))
+    probs = torch.softmax(trunc, dim=-1)
+    ids = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return ids, logp.gather(-1, ids[:, None]).squeeze(-1)
+
+
+def _left_pad(
+    prompts: list[list[int]], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(input_ids [b, P], attention_mask [b, P])`` with prompts right-aligned."""
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+        mask[row, width - len(prompt) :] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _hits_stop(
+    tokenizer: PreTrainedTokenizerBase, new_ids: list[int], stops: tuple[str, ...], tail: int
+) -> bool:
+    """Whether the decoded last ``tail`` new tokens contain a stop string."""
+    text = tokenizer.decode(new_ids[-tail:])
+    return any(s in text for s in stops)
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """When a row ends: an eos id, or a stop string completed by a candidate token."""
+
+    eos: frozenset[int]
+    candidates: frozenset[int]
+    strings: tuple[str, ...]
+    tail: int  # decode this many newest tokens to look for a stop string
+
+
+@dataclass
+class _Rows:
+    """Per-prompt outputs of one batch, filled as rows sample tokens."""
+
+    ids: list[list[int]]
+    logprobs: list[list[float]]
+    finished: list[bool]
+
+
+def _record(
+    rows: _Rows,
+    live: list[int],
+    tokens: list[int],
+    logprobs: list[float],
+    stop: _Stop,
+    tokenizer: PreTrainedTokenizerBase,
+) -> list[int]:
+    """Append one sampled token per live row; return the positions (in ``live``) still running."""
+    keep = []
+    for j, (row, tok, lp) in enumerate(zip(live, tokens, logprobs, strict=True)):
+        rows.ids[row].append(tok)
+        rows.logprobs[row].append(lp)
+        if tok in stop.eos or (
+            tok in stop.candidates and _hits_stop(tokenizer, rows.ids[row], stop.strings, stop.tail)
+        ):
+            rows.finished[row] = True
+        else:
+            keep.append(j)
+    return keep
+
+
+def _generate_batch(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[list[int]],
+    params: SamplingParams,
+    generator: torch.Generator,
+    stop: _Stop,
+) -> _Rows:
+    """Sample responses for one batch of prompts (steps 1-3 of the module docstring)."""
+    device = next(model.parameters()).device
+    n = len(prompts)
+    rows = _Rows([[] for _ in range(n)], [[] for _ in range(n)], [False] * n)
+    input_ids, mask = _left_pad(prompts, tokenizer.pad_token_id, device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    kv = DynamicCache(config=model.config)  # filled in place by each forward
+    cache = {cache_kwarg(model): kv}
+    # step 1: prefill, logits of the last position only
+    out = model(
+        input_ids=input_ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=True,
+        logits_to_keep=1,
+        **cache,
+    )
+    next_pos = positions[:, -1:] + 1
+    live = list(range(n))
+    for step in range(params.max_new_tokens):
+        # step 2: sample
+        tokens, logprobs = sample_next(out.logits[:, -1], params, generator)
+        # step 3: retire finished rows
+        keep = _record(rows, live, tokens.tolist(), logprobs.tolist(), stop, tokenizer)
+        if not keep or step == params.max_new_tokens - 1:
+            break
+        if len(keep) < len(live):
+            idx = torch.tensor(keep, device=device)
+            kv.batch_select_indices(idx)
+            mask, next_pos, tokens = mask[idx], next_pos[idx], tokens[idx]
+            live = [live[j] for j in keep]
+        mask = torch.cat([mask, mask.new_ones((len(live), 1))], dim=-1)
+        out = model(
+            input_ids=tokens[:, None],
+            attention_mask=mask,
+            position_ids=next_pos,
+            use_cache=True,
+            **cache,
+        )
+        next_pos = next_pos + 1
+    return rows
+
+
+def generate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[list[int]],
+    params: SamplingParams,
+    *,
+    generator: torch.Generator,
+    batch_size: int = 64,
+    eos_ids: Iterable[int] | None = None,
+) -> Generation:
+    """Sample one response per prompt, token ids in and token ids out.
+
+    Prompts are sorted by length (longest first) into batches of ``batch_size`` to reduce
+    padding; results come back in input order. Randomness comes only from ``generator``
+    (on the model's device), so the same generator state gives the same samples.
+
+    Args:
+        prompts: ``[N][P_i]`` prompt token ids (non-empty).
+        eos_ids: ids that end a response; default `eos_token_ids`; ``()`` disables eos.
+
+    Returns:
+        `Generation` with ``ids``/``logprobs`` ``[N][T_i]``, ``T_i <= params.max_new_tokens``.
+    """
+    if any(len(p) == 0 for p in prompts):
+        raise ValueError("generate: every prompt needs at least one token")
+    if tokenizer.pad_token_id is None:
+        raise ValueError("generate: tokenizer has no pad token; load it with load_policy")
+    eos = frozenset(eos_token_ids(model, tokenizer) if eos_ids is None else eos_ids)
+    stops = tuple(params.stop_strings)
+    tail = max((len(s) for s in stops), default=0) + 2
+    stop = _Stop(eos, stop_candidates(tokenizer, stops), stops, tail)
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    results: dict[int, tuple[list[int], list[float], bool]] = {}
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                rows = _generate_batch(
+                    model, tokenizer, [prompts[i] for i in chunk], params, generator, stop
+                )
+                for j, i in enumerate(chunk):
+                    results[i] = (rows.ids[j], rows.logprobs[j], rows.finished[j])
+    finally:
+        model.train(was_training)
+    ids = [results[i][0] for i in range(len(prompts))]
+    return Generation(
+        ids=ids,
+        logprobs=[results[i][1] for i in range(len(prompts))],
+        finished=[results[i][2] for i in range(len(prompts))],
+        texts=tokenizer.batch_decode(ids, skip_special_tokens=True),
+    )
