@@ -54,6 +54,9 @@ class Bars:
         bar.update(done - bar.n)
         if phase == "sft":
             bar.set_postfix(loss=f"{info['loss']:.3f}")
+            if not self.enabled and (done % max(total // 10, 1) == 0 or done == total):
+                print(f"warm start (SFT): batch {done}/{total} loss {info['loss']:.3f}",
+                      flush=True)
             if done >= total:
                 bar.close()
         if phase == "step":

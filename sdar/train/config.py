@@ -250,6 +250,11 @@ def _check_type(value: Any, tp: Any, key: str, errors: list[str]) -> Any:
         return dict(value) if isinstance(value, dict) else value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):
+        try:  # YAML 1.1 reads 1e-6 (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
     if tp in (int, float, str, bool) and not (
         isinstance(value, tp) and not (tp is not bool and isinstance(value, bool))
     ):

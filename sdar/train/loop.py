@@ -27,6 +27,7 @@ from sdar.train import checkpoint as ckpt
 from sdar.train.config import Config, config_to_dict
 from sdar.train.evaluate import eval_settings, evaluate
 from sdar.train.methods import get_method
+from sdar.train.plots import plot_run
 from sdar.train.scoring import score_samples
 from sdar.train.seeding import derive_seed
 from sdar.train.setup import (
@@ -38,6 +39,7 @@ from sdar.train.setup import (
     make_venv,
     rollout_settings,
 )
+from sdar.train.sinks import make_sinks
 from sdar.train.update import UpdateInputs, update_policy
 
 logger = logging.getLogger(__name__)
@@ -272,6 +274,7 @@ class Trainer:
         n_slots = (len(self._tasks(1)) or 1) * cfg.rollout.group_size
         venv = make_venv(cfg, self.spec, self.options, n_slots)
         eval_venv = make_venv(cfg, self.spec, self.options, cfg.eval.episodes)
+        self.sinks, closers = make_sinks(cfg.run.logger, self.run_dir, config_to_dict(cfg))
         try:
             earlier = [e for e in self._earlier_evals() if e["step"] == 0]
             before = earlier[0] if earlier else self._eval_all(0, eval_venv)["default"]
@@ -292,7 +295,11 @@ class Trainer:
         finally:
             venv.close()
             eval_venv.close()
-        return self._summary(before, evals, time.time() - start_time)
+            for close in closers:
+                close()
+        summary = self._summary(before, evals, time.time() - start_time)
+        plot_run(self.run_dir)
+        return summary
 
     def _summary(self, before: dict[str, Any], evals: dict[str, Any], wall: float) -> dict[str, Any]:
         path = self.run_dir / "metrics.jsonl"

@@ -142,10 +142,12 @@ def train_sft(
     model.train()
     losses = []
     total = epochs * ((len(examples) + batch_size - 1) // batch_size)
+    # Length-bucketed batches (shuffled order of batches) keep padding small.
+    by_length = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
+    batches = [by_length[i : i + batch_size] for i in range(0, len(by_length), batch_size)]
     for _ in range(epochs):
-        order = torch.randperm(len(examples), generator=generator).tolist()
-        for start in range(0, len(order), batch_size):
-            chunk = [examples[i] for i in order[start : start + batch_size]]
+        for b in torch.randperm(len(batches), generator=generator).tolist():
+            chunk = [examples[i] for i in batches[b]]
             batch = collate([p for p, _ in chunk], [r for _, r in chunk], pad_id, device)
             lp, _ = response_logprobs(model, batch)
             loss = -algos.agg_loss(lp, batch.response_mask.float())

@@ -168,7 +168,10 @@ def update_policy(
     counts: dict[str, int] = defaultdict(int)
     skipped = 0
     for start in range(0, n, optim.mini_batch_size):
-        mini = order[start : start + optim.mini_batch_size]
+        # Micro-batches of similar length waste less compute on padding.
+        mini = sorted(order[start : start + optim.mini_batch_size],
+                      key=lambda i: len(inputs.samples[i].prompt_ids)
+                      + len(inputs.samples[i].response_ids))
         micros = [mini[i : i + optim.micro_batch_size]
                   for i in range(0, len(mini), optim.micro_batch_size)]
         optimizer.zero_grad(set_to_none=True)

@@ -71,3 +71,8 @@ def test_unknown_preset_lists_the_available_ones():
 def test_malformed_override():
     with pytest.raises(SdarConfigError, match="expected key=value"):
         load_config("tiny", ["algo.method"])
+
+
+def test_exponent_without_dot_is_a_float():
+    cfg = load_config("tiny", ["optim.lr=3e-3"])
+    assert cfg.optim.lr == 0.003
