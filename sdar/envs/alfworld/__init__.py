@@ -1,1 +1,5 @@
-"""sdar.envs.alfworld."""
+"""sdar.envs.alfworld: the real ALFWorld text games (optional extra ``sdar[alfworld]``).
+
+`spec.SPEC` is the family; `games` finds games, splits and the evaluation panel;
+`env.AlfworldEnv` plays one game through TextWorld's PDDL engine.
+"""
