@@ -71,7 +71,7 @@ class Generation:
             (untruncated) distribution, as computed at sampling time.
         finished: ``[N]`` True when ended by eos or a stop string, False when cut at
             ``max_new_tokens``.
-        texts: ``[N]`` decoded ``ids`` (special tokens kept) for the env.
+        texts: ``[N]`` decoded ``ids`` without special tokens (eos), for the env.
     """
 
     ids: list[list[int]]
@@ -150,7 +150,7 @@ def sample_next(
         drop_sorted = (cum - torch.softmax(sorted_logits, dim=-1)) >= params.top_p
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         trunc = trunc.masked_fill(drop, float("-inf"))
-    probs = torch.softmax(trunc, dim=-1)
+    probs = logp.exp() if trunc is scaled else torch.softmax(trunc, dim=-1)
     ids = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
     return ids, logp.gather(-1, ids[:, None]).squeeze(-1)
 
