@@ -193,8 +193,11 @@ def cmd_play(args: argparse.Namespace) -> int:
     bars = Bars(sys.stderr.isatty() and not args.json)
     options = dict(json.loads(args.options)) if args.options else None
 
-    def on_episode(done: int, *rest: Any) -> None:
-        bars("episodes", done, args.episodes, {})
+    finished = [0]
+
+    def on_episode(record: dict[str, Any]) -> None:
+        finished[0] += 1
+        bars("episodes", finished[0], args.episodes, {})
 
     try:
         result = play(args.env, args.agent, args.episodes, options=options, split=args.split,

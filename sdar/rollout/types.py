@@ -45,7 +45,6 @@ class StepSample:
     done: bool
     privileged: str = ""
     """Text the teacher (or, for Skill-GRPO, the student) was shown."""
-    skills: tuple[str, ...] = ()
     score: float = 0.0
     """Episode reward broadcast to the step, minus the invalid-action penalty."""
 

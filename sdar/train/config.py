@@ -334,8 +334,10 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     """Build and validate a Config; raises SdarConfigError listing every problem."""
     errors: list[str] = []
     cfg = _build(Config, data, "", errors)
-    if not errors:
-        errors = _cross_checks(cfg)
+    try:
+        errors += [e for e in _cross_checks(cfg) if e.split(":")[0] not in " ".join(errors)]
+    except TypeError:
+        pass  # a mistyped value already reported above broke a cross-field comparison
     if errors:
         raise SdarConfigError("invalid configuration:\n  " + "\n  ".join(errors))
     return cfg

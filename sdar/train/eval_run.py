@@ -56,7 +56,8 @@ def evaluate_checkpoint(run_dir: str | None, *, model: str | None = None,
     venv = make_venv(cfg, spec, options, len(tasks))
     try:
         summary, _ = evaluate(policy.model, policy.tokenizer, spec, venv, tasks, settings,
-                              PrivilegedContext(cfg, retriever, -1, list(range(len(tasks)))),
+                              PrivilegedContext(cfg, retriever, -1, list(range(len(tasks))),
+                                                active=with_skills),
                               seed=derive_seed(cfg.run.seed, "eval"))
     finally:
         venv.close()

@@ -158,7 +158,8 @@ class Trainer:
         slot_tasks = [t for t in tasks for _ in range(g)]
         first_group = self.rank * len(tasks)
         groups = [first_group + i for i in range(len(tasks)) for _ in range(g)]
-        privileged = PrivilegedContext(cfg, self.retriever, step, groups)
+        privileged = PrivilegedContext(cfg, self.retriever, step, groups,
+                                       active=method.needs_teacher or method.student_skills)
         settings = rollout_settings(cfg, self.spec, method, policy.chat_template_kwargs)
         gen = torch.Generator().manual_seed(derive_seed(cfg.run.seed, step, "rollout", self.rank))
         policy.model.eval()
@@ -226,7 +227,8 @@ class Trainer:
         base = rollout_settings(cfg, self.spec, self.method, self.policy.chat_template_kwargs)
         settings = eval_settings(base, temperature=cfg.eval.temperature, greedy=cfg.eval.greedy,
                                  with_skills=with_skills)
-        privileged = PrivilegedContext(cfg, self.retriever, -1, list(range(len(tasks))))
+        privileged = PrivilegedContext(cfg, self.retriever, -1, list(range(len(tasks))),
+                                       active=with_skills)
         cb = (lambda turn, active: self.progress("eval", turn, 0, {"active": active})) \
             if self.progress else None
         summary, _ = evaluate(self.policy.model, self.policy.tokenizer, self.spec, eval_venv,

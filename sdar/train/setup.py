@@ -19,6 +19,7 @@ from sdar.rollout.runner import RolloutSettings
 from sdar.skills.bank import builtin_bank_dir, load_bank
 from sdar.skills.privileged import build_privileged_text
 from sdar.skills.retrieve import make_retriever
+from sdar.skills.teacher_prompt import SKILL_HEADER
 from sdar.train.config import Config
 from sdar.train.methods import Method
 from sdar.train.policy import PolicyBundle
@@ -28,8 +29,6 @@ from sdar.train.sft import collect_expert_steps, expert_response, sft_examples, 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int, dict[str, Any]], None]
-EXTRA_WORDS = ("[Privileged Skill Information]", "<think>", "</think>", "<action>", "</action>",
-               "To the next step is to .")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -68,7 +67,10 @@ def build_retriever(cfg: Config, spec: EnvSpec, seed: int) -> Any:
 class PrivilegedContext:
     """Per-group privileged text for one rollout: retrieved once per group, after reset."""
 
-    def __init__(self, cfg: Config, retriever: Any, step: int, groups: list[int]) -> None:
+    def __init__(self, cfg: Config, retriever: Any, step: int, groups: list[int],
+                 active: bool = True) -> None:
+        self.active = active
+        """False when nobody reads the text (e.g. GRPO): no retrieval, empty text."""
         self.kinds = tuple(cfg.teacher.privileged)
         self.retriever = retriever
         self.step = step
@@ -76,6 +78,8 @@ class PrivilegedContext:
         self.by_group: dict[int, tuple[str, tuple[str, ...]]] = {}
 
     def __call__(self, slot: int, task: Task, info: dict[str, Any]) -> str:
+        if not self.active:
+            return ""
         group = self.groups[slot]
         if group not in self.by_group:
             r = self.retriever.retrieve(task, info.get("goal", ""), step=self.step, group=group)
@@ -126,7 +130,8 @@ def build_base_model(cfg: Config, spec: EnvSpec, options: dict[str, Any], run_di
         corpus += [spec.prompt(goal=s.state.goal, observation=s.state.observation,
                                admissible=s.state.admissible, history=s.state.history,
                                step=s.state.step, think=cfg.env.think) for s in steps[:2000]]
-        tokenizer = build_word_tokenizer(corpus, extra_tokens=EXTRA_WORDS)
+        corpus += [SKILL_HEADER, expert_response("x", "y", True)]
+        tokenizer = build_word_tokenizer(corpus)
         model = build_tiny_model(tokenizer, hidden_size=cfg.model.tiny_hidden,
                                  num_layers=cfg.model.tiny_layers, num_heads=cfg.model.tiny_heads,
                                  seed=seed)

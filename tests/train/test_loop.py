@@ -28,7 +28,6 @@ def one_step(tmp_path, method, *extra):
 
 @pytest.mark.parametrize("method", [m for m, s in METHODS.items() if s.trains])
 def test_one_step_of_every_method_has_the_right_terms(tmp_path, method):
-    before = None
     trainer, metrics, trajs = one_step(tmp_path, method)
     spec = METHODS[method]
     assert ("sdar/gate_mean" in metrics) == (spec.distill == "sdar")
@@ -45,8 +44,7 @@ def test_one_step_of_every_method_has_the_right_terms(tmp_path, method):
             assert bool(s.privileged) == (spec.needs_teacher or spec.student_skills)
             # Skill-GRPO: the student prompt itself carries the skills.
             prompt = trainer.policy.tokenizer.decode(s.prompt_ids)
-            assert ("Privileged" in prompt) == spec.student_skills
-    del before
+            assert ("Privileged Skill Information" in prompt) == spec.student_skills
 
 
 def test_response_ids_scored_equal_ids_generated(tmp_path):
@@ -61,7 +59,9 @@ def test_response_ids_scored_equal_ids_generated(tmp_path):
     for s, ctx, old in zip(samples, scores.contexts, scores.old, strict=True):
         assert ctx.response_ids == s.response_ids
         assert len(old) == len(s.response_ids)
-        assert "Privileged" in trainer.policy.tokenizer.decode(ctx.prompt_ids)
+        assert "Privileged Skill Information" in trainer.policy.tokenizer.decode(ctx.prompt_ids)
+        assert s.privileged and s.privileged.split()[-1] in trainer.policy.tokenizer.decode(
+            ctx.prompt_ids)
         assert "Privileged" not in trainer.policy.tokenizer.decode(s.prompt_ids)
 
 
