@@ -43,8 +43,12 @@ class Bars:
             if bar is not None:
                 bar.set_postfix_str(f"{phase} turn {done}, {info.get('active', 0)} active")
             elif self.enabled:
-                print(f"\r  {phase}: turn {done}, {info.get('active', 0)} episodes active   ",
-                      end="", file=sys.stderr, flush=True)
+                print(
+                    f"\r  {phase}: turn {done}, {info.get('active', 0)} episodes active   ",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
             return
         bar = self.bars.get(phase)
         if bar is None:
@@ -55,17 +59,21 @@ class Bars:
         if phase == "sft":
             bar.set_postfix(loss=f"{info['loss']:.3f}")
             if not self.enabled and (done % max(total // 10, 1) == 0 or done == total):
-                print(f"warm start (SFT): batch {done}/{total} loss {info['loss']:.3f}",
-                      flush=True)
+                print(f"warm start (SFT): batch {done}/{total} loss {info['loss']:.3f}", flush=True)
             if done >= total:
                 bar.close()
         if phase == "step":
-            bar.set_postfix(reward=f"{info.get('rollout/reward', 0):.2f}",
-                            success=f"{info.get('rollout/success', 0):.2f}")
+            bar.set_postfix(
+                reward=f"{info.get('rollout/reward', 0):.2f}",
+                success=f"{info.get('rollout/success', 0):.2f}",
+            )
             if not self.enabled:
-                print(f"step {done}/{total} reward {info.get('rollout/reward', 0):.3f} "
-                      f"success {info.get('rollout/success', 0):.3f} "
-                      f"time {info.get('time/step', 0):.1f}s", flush=True)
+                print(
+                    f"step {done}/{total} reward {info.get('rollout/reward', 0):.3f} "
+                    f"success {info.get('rollout/success', 0):.3f} "
+                    f"time {info.get('time/step', 0):.1f}s",
+                    flush=True,
+                )
 
     def close(self) -> None:
         for bar in self.bars.values():
@@ -80,19 +88,27 @@ def print_summary(s: dict[str, Any]) -> None:
     before, after = s["eval_before"], s["eval_after"]
     print(f"\n== {s['method']} on {s['env']}: {s['steps']} steps in {s['wall_seconds']:.0f} s ==")
     print(f"{'success (%)':<34}{'before':>8}{'after':>8}")
-    print(f"{'overall (' + str(after.get('episodes', '?')) + ' panel episodes)':<34}"
-          f"{_fmt(before.get('success')):>8}{_fmt(after.get('success')):>8}")
+    print(
+        f"{'overall (' + str(after.get('episodes', '?')) + ' panel episodes)':<34}"
+        f"{_fmt(before.get('success')):>8}{_fmt(after.get('success')):>8}"
+    )
     for t in sorted(set(before.get("per_task_type", {})) | set(after.get("per_task_type", {}))):
-        print(f"  {t:<32}{_fmt(before['per_task_type'].get(t)):>8}"
-              f"{_fmt(after['per_task_type'].get(t)):>8}")
+        print(
+            f"  {t:<32}{_fmt(before['per_task_type'].get(t)):>8}"
+            f"{_fmt(after['per_task_type'].get(t)):>8}"
+        )
     if "eval_after_with_skills" in s:
-        print(f"{'overall, with skills in prompt':<34}{'':>8}"
-              f"{_fmt(s['eval_after_with_skills']['success']):>8}")
+        print(
+            f"{'overall, with skills in prompt':<34}{'':>8}"
+            f"{_fmt(s['eval_after_with_skills']['success']):>8}"
+        )
     curve = [r for r in s["reward_curve"] if r is not None]
     if curve:
         k = max(1, len(curve) // 5)
-        print(f"training reward: first {k} steps {sum(curve[:k]) / k:.2f}, "
-              f"last {k} steps {sum(curve[-k:]) / k:.2f}, max {max(curve):.2f}")
+        print(
+            f"training reward: first {k} steps {sum(curve[:k]) / k:.2f}, "
+            f"last {k} steps {sum(curve[-k:]) / k:.2f}, max {max(curve):.2f}"
+        )
     for key in ("sdar/gate_mean", "sdar/gate_active_ratio", "sdar/gap_mean"):
         if key in s:
             v = s[key]
@@ -111,20 +127,30 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         run_dir = Path(args.resume)
         if not (run_dir / "config.yaml").is_file():
-            raise FileNotFoundError(f"{run_dir} is not a run directory (no config.yaml); "
-                                    "pass the folder that `sdar train --output` wrote")
+            raise FileNotFoundError(
+                f"{run_dir} is not a run directory (no config.yaml); "
+                "pass the folder that `sdar train --output` wrote"
+            )
         cfg = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
     else:
         cfg = load_config(args.preset, args.overrides)
-        run_dir = Path(args.output or cfg.run.output or
-                       f"runs/{cfg.preset}-{cfg.algo.method}-{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir = Path(
+            args.output
+            or cfg.run.output
+            or f"runs/{cfg.preset}-{cfg.algo.method}-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
         if (run_dir / "checkpoints" / "LATEST").exists():
-            raise FileExistsError(f"{run_dir} already holds a run; continue it with "
-                                  f"`sdar train --resume {run_dir}` or pick another --output")
+            raise FileExistsError(
+                f"{run_dir} already holds a run; continue it with "
+                f"`sdar train --resume {run_dir}` or pick another --output"
+            )
     _threads(cfg.run.threads)
     bars = Bars(sys.stderr.isatty() and not args.quiet)
-    print(f"sdar {__version__}: {cfg.algo.method} on {cfg.env.name} ({cfg.preset or 'custom'}), "
-          f"{cfg.run.steps} steps -> {run_dir}", flush=True)
+    print(
+        f"sdar {__version__}: {cfg.algo.method} on {cfg.env.name} ({cfg.preset or 'custom'}), "
+        f"{cfg.run.steps} steps -> {run_dir}",
+        flush=True,
+    )
     try:
         summary = Trainer(cfg, run_dir, progress=bars).run(resume=bool(args.resume))
     finally:
@@ -144,16 +170,23 @@ def cmd_sft(args: argparse.Namespace) -> int:
         summary = Trainer(cfg, run_dir, progress=bars).run()
     finally:
         bars.close()
-    print(f"warm-started policy: {run_dir / 'base_model'} "
-          f"(panel success {summary['eval_after']['success']:.3f})")
+    print(
+        f"warm-started policy: {run_dir / 'base_model'} "
+        f"(panel success {summary['eval_after']['success']:.3f})"
+    )
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from sdar.train.eval_run import evaluate_checkpoint
 
-    result = evaluate_checkpoint(args.run_dir, model=args.model, preset=args.preset,
-                                 overrides=args.overrides, with_skills=args.with_skills)
+    result = evaluate_checkpoint(
+        args.run_dir,
+        model=args.model,
+        preset=args.preset,
+        overrides=args.overrides,
+        with_skills=args.with_skills,
+    )
     if args.json:
         print(json.dumps(result))
     else:
@@ -200,16 +233,26 @@ def cmd_play(args: argparse.Namespace) -> int:
         bars("episodes", finished[0], args.episodes, {})
 
     try:
-        result = play(args.env, args.agent, args.episodes, options=options, split=args.split,
-                      data_dir=args.data_dir, seed=args.seed, num_workers=args.workers,
-                      on_episode=on_episode)
+        result = play(
+            args.env,
+            args.agent,
+            args.episodes,
+            options=options,
+            split=args.split,
+            data_dir=args.data_dir,
+            seed=args.seed,
+            num_workers=args.workers,
+            on_episode=on_episode,
+        )
     finally:
         bars.close()
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{args.env} / {args.agent}: success {100 * result['success']:.1f}% over "
-          f"{result['episodes']} episodes, {result['steps_per_second']:.0f} steps/s")
+    print(
+        f"{args.env} / {args.agent}: success {100 * result['success']:.1f}% over "
+        f"{result['episodes']} episodes, {result['steps_per_second']:.0f} steps/s"
+    )
     for t, v in sorted(result["per_task_type"].items()):
         print(f"  {t:<32}{100 * v:6.1f}")
     return 0
@@ -219,9 +262,17 @@ def cmd_skills(args: argparse.Namespace) -> int:
     from sdar.skills.report import check_bank, show_privileged
 
     if args.skills_command == "show":
-        print(show_privileged(args.env, task_type=args.task_type, task=args.task,
-                              data_source=args.data_source, strategy=args.strategy,
-                              bank_dir=args.dir, seed=args.seed))
+        print(
+            show_privileged(
+                args.env,
+                task_type=args.task_type,
+                task=args.task,
+                data_source=args.data_source,
+                strategy=args.strategy,
+                bank_dir=args.dir,
+                seed=args.seed,
+            )
+        )
     else:
         print(json.dumps(check_bank(args.dir), indent=2))
     return 0
@@ -281,9 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     e.add_argument("overrides", nargs="*")
     e.set_defaults(func=cmd_eval)
-    for name, func, text in (("presets", cmd_presets, "list the presets"),
-                             ("methods", cmd_methods, "list the methods"),
-                             ("envs", cmd_envs, "list the environments")):
+    for name, func, text in (
+        ("presets", cmd_presets, "list the presets"),
+        ("methods", cmd_methods, "list the methods"),
+        ("envs", cmd_envs, "list the environments"),
+    ):
         sub.add_parser(name, help=text).set_defaults(func=func)
     pl = sub.add_parser("play", help="play episodes with a scripted agent")
     pl.add_argument("env")
@@ -320,8 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     _quiet_libraries()
     if args.command is None:
         parser.print_help()
@@ -337,8 +392,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sdar {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"sdar {args.command}: interrupted; a training run continues with "
-              "`sdar train --resume RUN_DIR`", file=sys.stderr)
+        print(
+            f"sdar {args.command}: interrupted; a training run continues with "
+            "`sdar train --resume RUN_DIR`",
+            file=sys.stderr,
+        )
         return 130
 
 

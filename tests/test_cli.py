@@ -11,8 +11,9 @@ from sdar.cli import main
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "sdar.cli", *args], capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "sdar.cli", *args], capture_output=True, text=True, timeout=600
+    )
 
 
 def test_version_and_help(capsys):
@@ -45,8 +46,15 @@ def test_bad_config_gives_one_clear_message():
 
 
 def test_missing_model_gives_one_clear_message(tmp_path):
-    out = run("train", "--preset", "tiny", "model.name=no-such-org/no-such-model",
-              "sft.episodes=0", "--output", str(tmp_path / "r"))
+    out = run(
+        "train",
+        "--preset",
+        "tiny",
+        "model.name=no-such-org/no-such-model",
+        "sft.episodes=0",
+        "--output",
+        str(tmp_path / "r"),
+    )
     assert out.returncode == 2
     assert "not available offline" in out.stderr or "not found" in out.stderr
     assert "Traceback" not in out.stderr
@@ -81,8 +89,15 @@ def test_tiny_smoke_run_writes_the_run_directory(tmp_path):
     for key in ("eval_before", "eval_after"):
         assert {"success", "per_task_type"} <= set(summary[key])
     assert summary["method"] == "sdar" and summary["wall_seconds"] > 0
-    for name in ("config.yaml", "metrics.jsonl", "evals.jsonl", "trajectories.jsonl",
-                 "curves.png", "checkpoints/LATEST", "base_model/config.json"):
+    for name in (
+        "config.yaml",
+        "metrics.jsonl",
+        "evals.jsonl",
+        "trajectories.jsonl",
+        "curves.png",
+        "checkpoints/LATEST",
+        "base_model/config.json",
+    ):
         assert (tmp_path / "run" / name).exists(), name
     traj = json.loads((tmp_path / "run" / "trajectories.jsonl").read_text().splitlines()[0])
     assert {"prompt", "response", "action", "valid", "score"} <= set(traj["turns"][0])

@@ -77,6 +77,9 @@ def test_import_sdar_does_nothing():
     import subprocess
     import sys
 
-    code = "import sys, sdar; print(sorted(m for m in sys.modules if m.startswith(('torch', 'sdar.'))))"
+    code = (
+        "import sys, sdar; "
+        "print(sorted(m for m in sys.modules if m.startswith(('torch', 'sdar.'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -123,17 +123,27 @@ def run_episodes(
         states, prompts = [], []
         for i in active:
             s = slots[i]
-            state = PromptState(s.goal, s.observation, s.admissible,
-                                s.history[-settings.history_length:] if settings.history_length else [],
-                                turn)
+            state = PromptState(
+                s.goal,
+                s.observation,
+                s.admissible,
+                s.history[-settings.history_length :] if settings.history_length else [],
+                turn,
+            )
             student_text = texts[i] if settings.student_skills else ""
             ids, truncated = encode_prompt(tokenizer, spec, state, settings, student_text)
             stats["prompt_truncated"] += int(truncated)
             states.append(state)
             prompts.append(ids)
         # step 3: generate
-        gen = generate(model, tokenizer, prompts, settings.sampling, generator=generator,
-                       batch_size=settings.gen_batch_size)
+        gen = generate(
+            model,
+            tokenizer,
+            prompts,
+            settings.sampling,
+            generator=generator,
+            batch_size=settings.gen_batch_size,
+        )
         stats["tokens_generated"] += sum(len(x) for x in gen.ids)
         # step 4: project and step
         actions: list[str | None] = [None] * len(slots)
@@ -145,8 +155,17 @@ def run_episodes(
         results = venv.step(actions)
         # step 5: record
         for j, i in enumerate(active):
-            _record(slots[i], states[j], prompts[j], gen, j, actions[i], validity[i],
-                    results[i], texts[i])
+            _record(
+                slots[i],
+                states[j],
+                prompts[j],
+                gen,
+                j,
+                actions[i],
+                validity[i],
+                results[i],
+                texts[i],
+            )
         turn += 1
         stats["turns"] = turn
         if on_turn is not None:
@@ -154,15 +173,33 @@ def run_episodes(
     return [s.traj for s in slots], stats
 
 
-def _record(slot: _Slot, state: PromptState, prompt_ids: list[int], gen: Any, j: int,
-            action: str, valid: bool, result: Any, privileged: str) -> None:
+def _record(
+    slot: _Slot,
+    state: PromptState,
+    prompt_ids: list[int],
+    gen: Any,
+    j: int,
+    action: str,
+    valid: bool,
+    result: Any,
+    privileged: str,
+) -> None:
     info = result.info
     sample = StepSample(
-        group=slot.traj.group, traj=slot.traj.traj, step=state.step, task=slot.traj.task,
-        state=state, prompt_ids=prompt_ids, response_ids=list(gen.ids[j]),
-        sample_logprobs=list(gen.logprobs[j]), text=gen.texts[j], action=action,
-        valid=valid, env_reward=result.reward,
-        done=result.done, privileged=privileged,
+        group=slot.traj.group,
+        traj=slot.traj.traj,
+        step=state.step,
+        task=slot.traj.task,
+        state=state,
+        prompt_ids=prompt_ids,
+        response_ids=list(gen.ids[j]),
+        sample_logprobs=list(gen.logprobs[j]),
+        text=gen.texts[j],
+        action=action,
+        valid=valid,
+        env_reward=result.reward,
+        done=result.done,
+        privileged=privileged,
     )
     slot.traj.samples.append(sample)
     slot.history.append((slot.observation, action))

@@ -35,8 +35,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def save_checkpoint(run_dir: Path, step: int, model: Any, tokenizer: Any, state: dict[str, Any],
-                    keep: int = 2) -> Path:
+def save_checkpoint(
+    run_dir: Path, step: int, model: Any, tokenizer: Any, state: dict[str, Any], keep: int = 2
+) -> Path:
     """Write checkpoint ``step`` atomically and point LATEST at it."""
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
@@ -46,8 +47,12 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, tokenizer: Any, state:
     tmp.mkdir()
     model.save_pretrained(tmp / "policy")
     tokenizer.save_pretrained(tmp / "policy")
-    state = {**state, "step": step, "python_rng": random.getstate(),
-             "torch_rng": torch.get_rng_state()}
+    state = {
+        **state,
+        "step": step,
+        "python_rng": random.getstate(),
+        "torch_rng": torch.get_rng_state(),
+    }
     torch.save(state, tmp / "state.pt")
     final = root / name
     shutil.rmtree(final, ignore_errors=True)
@@ -99,8 +104,10 @@ def load_policy_weights(model: Any, ckpt: Path) -> None:
         missing, unexpected = model.load_state_dict(tensors, strict=False)
         real_missing = [k for k in missing if "lm_head" not in k]
         if real_missing or unexpected:
-            raise RuntimeError(f"checkpoint {folder} does not match the model: missing "
-                               f"{real_missing[:5]}, unexpected {unexpected[:5]}")
+            raise RuntimeError(
+                f"checkpoint {folder} does not match the model: missing "
+                f"{real_missing[:5]}, unexpected {unexpected[:5]}"
+            )
         if hasattr(model, "tie_weights"):
             model.tie_weights()
 

@@ -7,6 +7,7 @@ checks, and reports every error at once in one `SdarConfigError`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import types
 import typing
@@ -201,8 +202,15 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.dtype": ("auto", "float32", "bfloat16"),
     "model.device": ("auto", "cpu", "cuda"),
     "algo.method": (
-        "grpo", "sdar", "opsd", "grpo_opsd", "skill_grpo", "skill_sd", "rlsd",
-        "vanilla", "skill_prompt",
+        "grpo",
+        "sdar",
+        "opsd",
+        "grpo_opsd",
+        "skill_grpo",
+        "skill_sd",
+        "rlsd",
+        "vanilla",
+        "skill_prompt",
     ),
     "algo.adv_stats": ("step", "trajectory"),
     "algo.kl_kind": ("k1", "k2", "k3", "low_var_kl", "abs", "mse"),
@@ -217,10 +225,17 @@ MULTI_CHOICES: dict[str, tuple[str, ...]] = {
     "run.logger": ("tensorboard", "wandb"),
 }
 POSITIVE = (
-    "rollout.tasks_per_step", "rollout.group_size", "rollout.max_new_tokens",
-    "rollout.max_prompt_tokens", "rollout.gen_batch_size", "optim.mini_batch_size",
-    "optim.micro_batch_size", "optim.score_token_budget", "teacher.max_prompt_tokens",
-    "eval.episodes", "optim.lr",
+    "rollout.tasks_per_step",
+    "rollout.group_size",
+    "rollout.max_new_tokens",
+    "rollout.max_prompt_tokens",
+    "rollout.gen_batch_size",
+    "optim.mini_batch_size",
+    "optim.micro_batch_size",
+    "optim.score_token_budget",
+    "teacher.max_prompt_tokens",
+    "eval.episodes",
+    "optim.lr",
 )
 
 
@@ -270,9 +285,7 @@ def _build(cls: type, data: Any, prefix: str, errors: list[str]) -> Any:
     names = {f.name for f in fields(cls)}
     for key in data:
         if key not in names:
-            errors.append(
-                f"{prefix}{key}: unknown key (valid keys: {', '.join(sorted(names))})"
-            )
+            errors.append(f"{prefix}{key}: unknown key (valid keys: {', '.join(sorted(names))})")
     kwargs = {}
     for f in fields(cls):
         if f.name not in data:
@@ -334,10 +347,9 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     """Build and validate a Config; raises SdarConfigError listing every problem."""
     errors: list[str] = []
     cfg = _build(Config, data, "", errors)
-    try:
+    # A mistyped value (already reported) may break a cross-field comparison.
+    with contextlib.suppress(TypeError):
         errors += [e for e in _cross_checks(cfg) if e.split(":")[0] not in " ".join(errors)]
-    except TypeError:
-        pass  # a mistyped value already reported above broke a cross-field comparison
     if errors:
         raise SdarConfigError("invalid configuration:\n  " + "\n  ".join(errors))
     return cfg

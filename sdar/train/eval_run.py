@@ -22,17 +22,23 @@ from sdar.train.setup import (
 )
 
 
-def evaluate_checkpoint(run_dir: str | None, *, model: str | None = None,
-                        preset: str = "quickstart", overrides: list[str] | None = None,
-                        with_skills: bool = False) -> dict[str, Any]:
+def evaluate_checkpoint(
+    run_dir: str | None,
+    *,
+    model: str | None = None,
+    preset: str = "quickstart",
+    overrides: list[str] | None = None,
+    with_skills: bool = False,
+) -> dict[str, Any]:
     """Success overall and per task type of a run's policy (or of ``model``)."""
     overrides = list(overrides or [])
     if run_dir:
         folder = Path(run_dir)
         if not (folder / "config.yaml").is_file():
             raise FileNotFoundError(f"{folder} is not a run directory (no config.yaml)")
-        data = merge(yaml.safe_load((folder / "config.yaml").read_text()),
-                     parse_overrides(overrides))
+        data = merge(
+            yaml.safe_load((folder / "config.yaml").read_text()), parse_overrides(overrides)
+        )
         cfg = config_from_dict(data)
     elif model:
         cfg = load_config(preset, [*overrides, f"model.name={model}", "sft.episodes=0"])
@@ -50,15 +56,24 @@ def evaluate_checkpoint(run_dir: str | None, *, model: str | None = None,
     retriever = build_retriever(cfg, spec, derive_seed(cfg.run.seed, "skills"))
     method = get_method(cfg.algo.method)
     tasks = spec.eval_tasks(options, cfg.eval.episodes)
-    settings = eval_settings(rollout_settings(cfg, spec, method, policy.chat_template_kwargs),
-                             temperature=cfg.eval.temperature, greedy=cfg.eval.greedy,
-                             with_skills=with_skills)
+    settings = eval_settings(
+        rollout_settings(cfg, spec, method, policy.chat_template_kwargs),
+        temperature=cfg.eval.temperature,
+        greedy=cfg.eval.greedy,
+        with_skills=with_skills,
+    )
     venv = make_venv(cfg, spec, options, len(tasks))
     try:
-        summary, _ = evaluate(policy.model, policy.tokenizer, spec, venv, tasks, settings,
-                              PrivilegedContext(cfg, retriever, -1, list(range(len(tasks))),
-                                                active=with_skills),
-                              seed=derive_seed(cfg.run.seed, "eval"))
+        summary, _ = evaluate(
+            policy.model,
+            policy.tokenizer,
+            spec,
+            venv,
+            tasks,
+            settings,
+            PrivilegedContext(cfg, retriever, -1, list(range(len(tasks))), active=with_skills),
+            seed=derive_seed(cfg.run.seed, "eval"),
+        )
     finally:
         venv.close()
     return summary

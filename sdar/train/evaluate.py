@@ -15,13 +15,26 @@ from sdar.rollout.runner import RolloutSettings, run_episodes
 from sdar.rollout.types import Trajectory
 
 
-def eval_settings(base: RolloutSettings, *, temperature: float, greedy: bool,
-                  with_skills: bool) -> RolloutSettings:
+def eval_settings(
+    base: RolloutSettings, *, temperature: float, greedy: bool, with_skills: bool
+) -> RolloutSettings:
     s = base.sampling
-    sampling = SamplingParams(max_new_tokens=s.max_new_tokens, temperature=temperature,
-                              top_p=s.top_p, stop_strings=s.stop_strings, greedy=greedy)
-    return RolloutSettings(base.history_length, base.think, base.max_prompt_tokens, sampling,
-                           base.gen_batch_size, base.chat_template_kwargs, with_skills)
+    sampling = SamplingParams(
+        max_new_tokens=s.max_new_tokens,
+        temperature=temperature,
+        top_p=s.top_p,
+        stop_strings=s.stop_strings,
+        greedy=greedy,
+    )
+    return RolloutSettings(
+        base.history_length,
+        base.think,
+        base.max_prompt_tokens,
+        sampling,
+        base.gen_batch_size,
+        base.chat_template_kwargs,
+        with_skills,
+    )
 
 
 def summarise(trajs: list[Trajectory]) -> dict[str, Any]:
@@ -50,6 +63,16 @@ def evaluate(
     """Play every panel task once with ``settings``; returns the summary and trajectories."""
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    trajs, _ = run_episodes(model, tokenizer, venv, spec, tasks, list(range(len(tasks))),
-                            privileged, settings, generator, on_turn=on_turn)
+    trajs, _ = run_episodes(
+        model,
+        tokenizer,
+        venv,
+        spec,
+        tasks,
+        list(range(len(tasks))),
+        privileged,
+        settings,
+        generator,
+        on_turn=on_turn,
+    )
     return summarise(trajs), trajs

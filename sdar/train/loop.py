@@ -46,8 +46,9 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[str, int, int, dict[str, Any]], None]
 
 
-def assign_scores(trajs: list[Trajectory], success_reward: float, invalid_penalty: float
-                  ) -> list[StepSample]:
+def assign_scores(
+    trajs: list[Trajectory], success_reward: float, invalid_penalty: float
+) -> list[StepSample]:
     """Episode reward R = success_reward * won on every step, minus the per-step penalty."""
     samples = []
     for t in trajs:
@@ -58,8 +59,9 @@ def assign_scores(trajs: list[Trajectory], success_reward: float, invalid_penalt
     return samples
 
 
-def compute_advantages(samples: list[StepSample], trajs: list[Trajectory], mode: str,
-                       norm_by_std: bool) -> torch.Tensor:
+def compute_advantages(
+    samples: list[StepSample], trajs: list[Trajectory], mode: str, norm_by_std: bool
+) -> torch.Tensor:
     """GRPO advantages [N]: over all step-samples of a group (``step``, the authors' code)
     or over the group's trajectories, broadcast to their steps (``trajectory``)."""
     if mode == "step":
@@ -85,17 +87,30 @@ def rollout_metrics(trajs: list[Trajectory], success_reward: float) -> dict[str,
 class Trainer:
     """Owns one run directory; `run()` trains from scratch or resumes it."""
 
-    def __init__(self, cfg: Config, run_dir: Path, *, rank: int = 0, world_size: int = 1,
-                 progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        run_dir: Path,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        progress: Progress | None = None,
+    ) -> None:
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.rank, self.world_size = rank, world_size
         self.progress = progress
         self.method = get_method(cfg.algo.method)
         self.spec, self.options = env_parts(cfg)
-        self.success_reward = (cfg.algo.success_reward if cfg.algo.success_reward is not None
-                               else self.spec.success_reward)
-        self.invalid_penalty = (cfg.algo.invalid_penalty if cfg.algo.invalid_penalty is not None
-                                else self.spec.invalid_penalty)
+        self.success_reward = (
+            cfg.algo.success_reward
+            if cfg.algo.success_reward is not None
+            else self.spec.success_reward
+        )
+        self.invalid_penalty = (
+            cfg.algo.invalid_penalty
+            if cfg.algo.invalid_penalty is not None
+            else self.spec.invalid_penalty
+        )
         self.retriever = build_retriever(cfg, self.spec, derive_seed(cfg.run.seed, "skills"))
         self.sinks: list[Any] = []
 
@@ -109,18 +124,21 @@ class Trainer:
         have_base = (run_dir / "base_model" / "config.json").is_file()
         model = tokenizer = None
         if not have_base and (cfg.model.name == "tiny" or cfg.sft.episodes):
-            model, tokenizer, losses = build_base_model(cfg, self.spec, self.options, run_dir,
-                                                        self.retriever, self.progress)
+            model, tokenizer, losses = build_base_model(
+                cfg, self.spec, self.options, run_dir, self.retriever, self.progress
+            )
             self.sft_losses = losses
         self.policy = make_policy(cfg, run_dir, model, tokenizer)
         if cfg.algo.kl_coef > 0 or cfg.teacher.kind == "frozen":
             self.policy.ensure_reference()
         params = [p for p in self.policy.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=cfg.optim.betas,
-                                           weight_decay=cfg.optim.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            params, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay
+        )
         warmup = max(int(cfg.optim.warmup_ratio * cfg.run.steps), 0)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda i: min(1.0, (i + 1) / warmup) if warmup else 1.0)
+            self.optimizer, lambda i: min(1.0, (i + 1) / warmup) if warmup else 1.0
+        )
         if latest is None:
             if cfg.teacher.kind == "ema":
                 self.policy.init_ema()
@@ -137,8 +155,12 @@ class Trainer:
         return state["step"] + 1
 
     def _save(self, step: int) -> None:
-        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                 "retriever": self.retriever.state_dict(), "ema": self.policy.ema}
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "retriever": self.retriever.state_dict(),
+            "ema": self.policy.ema,
+        }
         ckpt.save_checkpoint(self.run_dir, step, self.policy.model, self.policy.tokenizer, state)
 
     # -- stages ---------------------------------------------------------------------------
@@ -158,15 +180,29 @@ class Trainer:
         slot_tasks = [t for t in tasks for _ in range(g)]
         first_group = self.rank * len(tasks)
         groups = [first_group + i for i in range(len(tasks)) for _ in range(g)]
-        privileged = PrivilegedContext(cfg, self.retriever, step, groups,
-                                       active=method.needs_teacher or method.student_skills)
+        privileged = PrivilegedContext(
+            cfg, self.retriever, step, groups, active=method.needs_teacher or method.student_skills
+        )
         settings = rollout_settings(cfg, self.spec, method, policy.chat_template_kwargs)
         gen = torch.Generator().manual_seed(derive_seed(cfg.run.seed, step, "rollout", self.rank))
         policy.model.eval()
-        cb = (lambda turn, active: self.progress("rollout", turn, 0, {"active": active})) \
-            if self.progress else None
-        trajs, rstats = run_episodes(policy.model, policy.tokenizer, venv, self.spec, slot_tasks,
-                                     groups, privileged, settings, gen, on_turn=cb)
+        cb = (
+            (lambda turn, active: self.progress("rollout", turn, 0, {"active": active}))
+            if self.progress
+            else None
+        )
+        trajs, rstats = run_episodes(
+            policy.model,
+            policy.tokenizer,
+            venv,
+            self.spec,
+            slot_tasks,
+            groups,
+            privileged,
+            settings,
+            gen,
+            on_turn=cb,
+        )
         timings["time/rollout"] = time.perf_counter() - t0
         # step 2: rewards and group advantages
         samples = assign_scores(trajs, self.success_reward, self.invalid_penalty)
@@ -174,37 +210,66 @@ class Trainer:
         # step 3: scoring passes without gradient
         t1 = time.perf_counter()
         scores = score_samples(
-            samples, policy, self.spec, need_ref=cfg.algo.kl_coef > 0,
-            need_teacher=method.needs_teacher, teacher_kind=cfg.teacher.kind,
+            samples,
+            policy,
+            self.spec,
+            need_ref=cfg.algo.kl_coef > 0,
+            need_teacher=method.needs_teacher,
+            teacher_kind=cfg.teacher.kind,
             teacher_placement=cfg.teacher.placement,
             teacher_max_prompt_tokens=cfg.teacher.max_prompt_tokens,
-            history_length=cfg.env.history_length, think=cfg.env.think,
-            temperature=cfg.rollout.temperature, token_budget=cfg.optim.score_token_budget)
+            history_length=cfg.env.history_length,
+            think=cfg.env.think,
+            temperature=cfg.rollout.temperature,
+            token_budget=cfg.optim.score_token_budget,
+        )
         timings["time/score"] = time.perf_counter() - t1
         # step 4: update
         t2 = time.perf_counter()
-        lam = algos.rlsd_lambda(step - 1, lam0=cfg.algo.rlsd_lambda0,
-                                decay_steps=cfg.algo.rlsd_decay_steps) if method.rlsd else 0.0
+        lam = (
+            algos.rlsd_lambda(
+                step - 1, lam0=cfg.algo.rlsd_lambda0, decay_steps=cfg.algo.rlsd_decay_steps
+            )
+            if method.rlsd
+            else 0.0
+        )
         inputs = UpdateInputs(samples, scores, adv, lam)
-        upd_gen = torch.Generator().manual_seed(derive_seed(cfg.run.seed, step, "update", self.rank))
+        upd_gen = torch.Generator().manual_seed(
+            derive_seed(cfg.run.seed, step, "update", self.rank)
+        )
         # Divergence ablations need full teacher logits in the update; the live teacher is
         # the policy itself, scored without gradient (config requires teacher.kind=live).
         teacher_for_div = policy.model if cfg.algo.divergence != "sampled" else None
-        upd = update_policy(policy.model, self.optimizer, self.scheduler, inputs, method, cfg.algo,
-                            cfg.optim, pad_id=policy.pad_id, device=policy.device,
-                            temperature=cfg.rollout.temperature, generator=upd_gen,
-                            teacher_model=teacher_for_div)
+        upd = update_policy(
+            policy.model,
+            self.optimizer,
+            self.scheduler,
+            inputs,
+            method,
+            cfg.algo,
+            cfg.optim,
+            pad_id=policy.pad_id,
+            device=policy.device,
+            temperature=cfg.rollout.temperature,
+            generator=upd_gen,
+            teacher_model=teacher_for_div,
+        )
         if cfg.teacher.kind == "ema":
             policy.update_ema()
         self._update_bandit(privileged, trajs)
         timings["time/update"] = time.perf_counter() - t2
         timings["time/step"] = time.perf_counter() - t0
-        metrics = {"step": step, **rollout_metrics(trajs, self.success_reward), **upd,
-                   **scores.metrics, **timings,
-                   "rollout/samples": float(len(samples)),
-                   "rollout/tokens_generated": float(rstats["tokens_generated"]),
-                   "rollout/prompt_truncated": float(rstats["prompt_truncated"]),
-                   "rollout/advantage_abs_mean": float(adv.abs().mean()) if len(adv) else 0.0}
+        metrics = {
+            "step": step,
+            **rollout_metrics(trajs, self.success_reward),
+            **upd,
+            **scores.metrics,
+            **timings,
+            "rollout/samples": float(len(samples)),
+            "rollout/tokens_generated": float(rstats["tokens_generated"]),
+            "rollout/prompt_truncated": float(rstats["prompt_truncated"]),
+            "rollout/advantage_abs_mean": float(adv.abs().mean()) if len(adv) else 0.0,
+        }
         if method.rlsd:
             metrics["rlsd/lambda"] = lam
         return metrics, trajs
@@ -225,22 +290,38 @@ class Trainer:
         cfg = self.cfg
         tasks = self.spec.eval_tasks(self.options, cfg.eval.episodes)
         base = rollout_settings(cfg, self.spec, self.method, self.policy.chat_template_kwargs)
-        settings = eval_settings(base, temperature=cfg.eval.temperature, greedy=cfg.eval.greedy,
-                                 with_skills=with_skills)
-        privileged = PrivilegedContext(cfg, self.retriever, -1, list(range(len(tasks))),
-                                       active=with_skills)
-        cb = (lambda turn, active: self.progress("eval", turn, 0, {"active": active})) \
-            if self.progress else None
-        summary, _ = evaluate(self.policy.model, self.policy.tokenizer, self.spec, eval_venv,
-                              tasks, settings, privileged, seed=derive_seed(cfg.run.seed, "eval"),
-                              on_turn=cb)
+        settings = eval_settings(
+            base, temperature=cfg.eval.temperature, greedy=cfg.eval.greedy, with_skills=with_skills
+        )
+        privileged = PrivilegedContext(
+            cfg, self.retriever, -1, list(range(len(tasks))), active=with_skills
+        )
+        cb = (
+            (lambda turn, active: self.progress("eval", turn, 0, {"active": active}))
+            if self.progress
+            else None
+        )
+        summary, _ = evaluate(
+            self.policy.model,
+            self.policy.tokenizer,
+            self.spec,
+            eval_venv,
+            tasks,
+            settings,
+            privileged,
+            seed=derive_seed(cfg.run.seed, "eval"),
+            on_turn=cb,
+        )
         summary.update(step=step, with_skills=with_skills)
         ckpt.append_jsonl(self.run_dir / "evals.jsonl", summary)
         return summary
 
     def _eval_all(self, step: int, eval_venv: Any) -> dict[str, Any]:
-        out = {"default": self.evaluate(step, eval_venv, with_skills=self.method.student_skills
-                                        and not self.method.trains)}
+        out = {
+            "default": self.evaluate(
+                step, eval_venv, with_skills=self.method.student_skills and not self.method.trains
+            )
+        }
         with_skills = self.cfg.eval.with_skills
         if with_skills is None:
             with_skills = self.method.name == "skill_grpo"
@@ -255,11 +336,23 @@ class Trainer:
         keep = trajs[: self.cfg.run.keep_trajectories]
         tok = self.policy.tokenizer
         for t in keep:
-            record = {"step": metrics["step"], "task_id": t.task.task_id,
-                      "task_type": t.task.task_type, "won": t.won, "error": t.error,
-                      "turns": [{"prompt": tok.decode(s.prompt_ids), "response": s.text,
-                                 "action": s.action, "valid": s.valid, "score": s.score}
-                                for s in t.samples]}
+            record = {
+                "step": metrics["step"],
+                "task_id": t.task.task_id,
+                "task_type": t.task.task_type,
+                "won": t.won,
+                "error": t.error,
+                "turns": [
+                    {
+                        "prompt": tok.decode(s.prompt_ids),
+                        "response": s.text,
+                        "action": s.action,
+                        "valid": s.valid,
+                        "score": s.score,
+                    }
+                    for s in t.samples
+                ],
+            }
             ckpt.append_jsonl(self.run_dir / "trajectories.jsonl", record)
 
     def _earlier_evals(self) -> list[dict[str, Any]]:
@@ -303,7 +396,9 @@ class Trainer:
         plot_run(self.run_dir)
         return summary
 
-    def _summary(self, before: dict[str, Any], evals: dict[str, Any], wall: float) -> dict[str, Any]:
+    def _summary(
+        self, before: dict[str, Any], evals: dict[str, Any], wall: float
+    ) -> dict[str, Any]:
         path = self.run_dir / "metrics.jsonl"
         rows = [json.loads(x) for x in path.read_text().splitlines()] if path.is_file() else []
         pick = ("success", "per_task_type", "episodes", "mean_length", "valid_ratio")
@@ -326,6 +421,7 @@ class Trainer:
                 summary[key] = {"first": vals[0], "last": vals[-1], "mean": sum(vals) / len(vals)}
         phases = ("time/rollout", "time/score", "time/update", "time/step")
         summary["seconds_per_phase"] = {
-            k: sum(r[k] for r in rows if k in r) / max(sum(k in r for r in rows), 1) for k in phases}
+            k: sum(r[k] for r in rows if k in r) / max(sum(k in r for r in rows), 1) for k in phases
+        }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         return summary

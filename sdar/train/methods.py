@@ -30,20 +30,32 @@ class Method:
 
 METHODS: dict[str, Method] = {
     "grpo": Method("grpo", "GRPO: PPO-clip with group-normalised advantages, KL and entropy"),
-    "sdar": Method("sdar", "GRPO + lambda * sigmoid-gated sampled-token self-distillation",
-                   distill="sdar"),
-    "opsd": Method("opsd", "the SDAR term alone (policy-gradient term off), KL and entropy kept",
-                   pg=False, distill="sdar"),
-    "grpo_opsd": Method("grpo_opsd", "GRPO + the SDAR term with a constant gate (beta = 0)",
-                        distill="sdar"),
-    "skill_grpo": Method("skill_grpo", "GRPO with the skills in the student's own prompt",
-                         student_skills=True),
-    "skill_sd": Method("skill_sd", "GRPO + importance-weighted k3 reverse KL to the teacher",
-                       distill="skill_sd"),
+    "sdar": Method(
+        "sdar", "GRPO + lambda * sigmoid-gated sampled-token self-distillation", distill="sdar"
+    ),
+    "opsd": Method(
+        "opsd",
+        "the SDAR term alone (policy-gradient term off), KL and entropy kept",
+        pg=False,
+        distill="sdar",
+    ),
+    "grpo_opsd": Method(
+        "grpo_opsd", "GRPO + the SDAR term with a constant gate (beta = 0)", distill="sdar"
+    ),
+    "skill_grpo": Method(
+        "skill_grpo", "GRPO with the skills in the student's own prompt", student_skills=True
+    ),
+    "skill_sd": Method(
+        "skill_sd", "GRPO + importance-weighted k3 reverse KL to the teacher", distill="skill_sd"
+    ),
     "rlsd": Method("rlsd", "GRPO with advantages re-weighted per token by the teacher", rlsd=True),
     "vanilla": Method("vanilla", "evaluation only: the base model without skills", trains=False),
-    "skill_prompt": Method("skill_prompt", "evaluation only: the base model with skills",
-                           trains=False, student_skills=True),
+    "skill_prompt": Method(
+        "skill_prompt",
+        "evaluation only: the base model with skills",
+        trains=False,
+        student_skills=True,
+    ),
 }
 
 

@@ -35,8 +35,12 @@ def plot_run(run_dir: str | Path) -> Path:
     axes[0].plot([e["step"] for e in plain], [e["success"] for e in plain], "o-", label="panel")
     skilled = [e for e in evals if e.get("with_skills")]
     if skilled:
-        axes[0].plot([e["step"] for e in skilled], [e["success"] for e in skilled], "s--",
-                     label="panel, skills in prompt")
+        axes[0].plot(
+            [e["step"] for e in skilled],
+            [e["success"] for e in skilled],
+            "s--",
+            label="panel, skills in prompt",
+        )
     axes[0].set_title("evaluation success")
     axes[0].legend()
     for ax, (key, title) in zip(axes[1:], PANELS, strict=False):

@@ -8,7 +8,6 @@ privileged context built by `sdar.rollout.teacher.build_teacher_context`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -45,13 +44,18 @@ def teacher_contexts(
     """Teacher inputs: the student's step messages + privileged text + the same ids."""
     out = []
     for s in samples:
+
         def render(k: int, s: StepSample = s) -> list[dict[str, str]]:
             return render_messages(spec, s.state, k, think)
 
         out.append(
             build_teacher_context(
-                policy.tokenizer, render, min(history_length, len(s.state.history)),
-                s.privileged, s.response_ids, placement=placement,
+                policy.tokenizer,
+                render,
+                min(history_length, len(s.state.history)),
+                s.privileged,
+                s.response_ids,
+                placement=placement,
                 max_prompt_tokens=max_prompt_tokens,
                 chat_template_kwargs=policy.chat_template_kwargs,
             )
@@ -77,8 +81,12 @@ def score_samples(
 ) -> Scores:
     prompts = [s.prompt_ids for s in samples]
     responses = [s.response_ids for s in samples]
-    kw = dict(pad_id=policy.pad_id, token_budget=token_budget, temperature=temperature,
-              device=policy.device)
+    kw = dict(
+        pad_id=policy.pad_id,
+        token_budget=token_budget,
+        temperature=temperature,
+        device=policy.device,
+    )
     policy.model.eval()
     old, entropy = score(policy.model, prompts, responses, with_entropy=True, **kw)
     ref = None
@@ -88,16 +96,25 @@ def score_samples(
     teacher, ok, contexts, metrics = None, None, None, {}
     if need_teacher:
         contexts = teacher_contexts(
-            samples, policy, spec, history_length=history_length, think=think,
-            placement=teacher_placement, max_prompt_tokens=teacher_max_prompt_tokens,
+            samples,
+            policy,
+            spec,
+            history_length=history_length,
+            think=think,
+            placement=teacher_placement,
+            max_prompt_tokens=teacher_max_prompt_tokens,
         )
         ok = [not c.dropped for c in contexts]
         keep = [i for i, good in enumerate(ok) if good]
         teacher = [torch.zeros(len(r)) for r in responses]
         if keep:
             with policy.as_teacher(teacher_kind) as t_model:
-                scored, _ = score(t_model, [contexts[i].prompt_ids for i in keep],
-                                  [contexts[i].response_ids for i in keep], **kw)
+                scored, _ = score(
+                    t_model,
+                    [contexts[i].prompt_ids for i in keep],
+                    [contexts[i].response_ids for i in keep],
+                    **kw,
+                )
             for i, lp in zip(keep, scored, strict=True):
                 teacher[i] = lp
         metrics = teacher_stats(contexts)

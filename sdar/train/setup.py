@@ -44,17 +44,30 @@ def env_parts(cfg: Config) -> tuple[EnvSpec, dict[str, Any]]:
 
 
 def make_venv(cfg: Config, spec: EnvSpec, options: dict[str, Any], n: int) -> VectorEnv:
-    return VectorEnv(spec, options, n, num_workers=cfg.env.num_workers,
-                     step_timeout=cfg.env.step_timeout)
+    return VectorEnv(
+        spec, options, n, num_workers=cfg.env.num_workers, step_timeout=cfg.env.step_timeout
+    )
 
 
-def rollout_settings(cfg: Config, spec: EnvSpec, method: Method,
-                     chat_kwargs: dict[str, Any]) -> RolloutSettings:
+def rollout_settings(
+    cfg: Config, spec: EnvSpec, method: Method, chat_kwargs: dict[str, Any]
+) -> RolloutSettings:
     r = cfg.rollout
-    sampling = SamplingParams(max_new_tokens=r.max_new_tokens, temperature=r.temperature,
-                              top_p=r.top_p, stop_strings=spec.stop_strings)
-    return RolloutSettings(cfg.env.history_length, cfg.env.think, r.max_prompt_tokens, sampling,
-                           r.gen_batch_size, chat_kwargs, method.student_skills)
+    sampling = SamplingParams(
+        max_new_tokens=r.max_new_tokens,
+        temperature=r.temperature,
+        top_p=r.top_p,
+        stop_strings=spec.stop_strings,
+    )
+    return RolloutSettings(
+        cfg.env.history_length,
+        cfg.env.think,
+        r.max_prompt_tokens,
+        sampling,
+        r.gen_batch_size,
+        chat_kwargs,
+        method.student_skills,
+    )
 
 
 def build_retriever(cfg: Config, spec: EnvSpec, seed: int) -> Any:
@@ -67,8 +80,9 @@ def build_retriever(cfg: Config, spec: EnvSpec, seed: int) -> Any:
 class PrivilegedContext:
     """Per-group privileged text for one rollout: retrieved once per group, after reset."""
 
-    def __init__(self, cfg: Config, retriever: Any, step: int, groups: list[int],
-                 active: bool = True) -> None:
+    def __init__(
+        self, cfg: Config, retriever: Any, step: int, groups: list[int], active: bool = True
+    ) -> None:
         self.active = active
         """False when nobody reads the text (e.g. GRPO): no retrieval, empty text."""
         self.kinds = tuple(cfg.teacher.privileged)
@@ -84,8 +98,11 @@ class PrivilegedContext:
         if group not in self.by_group:
             r = self.retriever.retrieve(task, info.get("goal", ""), step=self.step, group=group)
             text = build_privileged_text(
-                self.kinds, retrieval_text=r.text, expert_plan=info.get("expert_plan"),
-                gold_answers=task.extra.get("answers"))
+                self.kinds,
+                retrieval_text=r.text,
+                expert_plan=info.get("expert_plan"),
+                gold_answers=task.extra.get("answers"),
+            )
             self.by_group[group] = (text, tuple(r.skills))
         return self.by_group[group][0]
 
@@ -100,12 +117,32 @@ def lora_options(cfg: Config) -> dict[str, Any] | None:
     m = cfg.model
     if m.lora_rank <= 0:
         return None
-    return {"r": m.lora_rank, "alpha": m.lora_alpha, "dropout": m.lora_dropout,
-            "target_modules": list(m.lora_targets)}
+    return {
+        "r": m.lora_rank,
+        "alpha": m.lora_alpha,
+        "dropout": m.lora_dropout,
+        "target_modules": list(m.lora_targets),
+    }
 
 
-def build_base_model(cfg: Config, spec: EnvSpec, options: dict[str, Any], run_dir: Path,
-                     retriever: Any, progress: Progress | None) -> tuple[Any, Any, list]:
+def noop_texts(spec: EnvSpec, options: dict[str, Any]) -> list[str]:
+    """What the environment answers to an impossible command (the expert never sees it)."""
+    env = spec.make(options)
+    try:
+        env.reset(spec.train_tasks(options, 0, 1)[0])
+        return [env.step("xyzzy").observation]
+    finally:
+        env.close()
+
+
+def build_base_model(
+    cfg: Config,
+    spec: EnvSpec,
+    options: dict[str, Any],
+    run_dir: Path,
+    retriever: Any,
+    progress: Progress | None,
+) -> tuple[Any, Any, list]:
     """Load (or build, for ``tiny``) the model, run the SFT warm start, save base_model/.
 
     Returns (model, tokenizer, sft_losses).
@@ -120,37 +157,71 @@ def build_base_model(cfg: Config, spec: EnvSpec, options: dict[str, Any], run_di
         venv = make_venv(cfg, spec, options, len(tasks))
         try:
             steps, texts = collect_expert_steps(
-                spec, venv, tasks, PrivilegedContext(cfg, retriever, -1, groups),
-                history_length=cfg.env.history_length, noise=cfg.sft.noise,
-                seed=derive_seed(seed, "sft-noise"))
+                spec,
+                venv,
+                tasks,
+                PrivilegedContext(cfg, retriever, -1, groups),
+                history_length=cfg.env.history_length,
+                noise=cfg.sft.noise,
+                seed=derive_seed(seed, "sft-noise"),
+            )
         finally:
             venv.close()
     if cfg.model.name == "tiny":
         corpus = texts + [expert_response(s.state.goal, s.action, cfg.env.think) for s in steps]
-        corpus += [spec.prompt(goal=s.state.goal, observation=s.state.observation,
-                               admissible=s.state.admissible, history=s.state.history,
-                               step=s.state.step, think=cfg.env.think) for s in steps[:2000]]
-        corpus += [SKILL_HEADER, expert_response("x", "y", True)]
+        corpus += [
+            spec.prompt(
+                goal=s.state.goal,
+                observation=s.state.observation,
+                admissible=s.state.admissible,
+                history=s.state.history,
+                step=s.state.step,
+                think=cfg.env.think,
+            )
+            for s in steps[:2000]
+        ]
+        corpus += [SKILL_HEADER, expert_response("x", "y", True), *noop_texts(spec, options)]
         tokenizer = build_word_tokenizer(corpus)
-        model = build_tiny_model(tokenizer, hidden_size=cfg.model.tiny_hidden,
-                                 num_layers=cfg.model.tiny_layers, num_heads=cfg.model.tiny_heads,
-                                 seed=seed)
+        model = build_tiny_model(
+            tokenizer,
+            hidden_size=cfg.model.tiny_hidden,
+            num_layers=cfg.model.tiny_layers,
+            num_heads=cfg.model.tiny_heads,
+            seed=seed,
+        )
         save_tiny(model, tokenizer, run_dir / "base_model")
-        model, tokenizer = load_policy(str(run_dir / "base_model"), device=str(device),
-                                       dtype=cfg.model.dtype, seed=seed)
+        model, tokenizer = load_policy(
+            str(run_dir / "base_model"), device=str(device), dtype=cfg.model.dtype, seed=seed
+        )
     else:
-        model, tokenizer = load_policy(cfg.model.name, device=str(device), dtype=cfg.model.dtype,
-                                       seed=seed)
+        model, tokenizer = load_policy(
+            cfg.model.name, device=str(device), dtype=cfg.model.dtype, seed=seed
+        )
     losses: list[float] = []
     if cfg.sft.episodes and steps:
         examples = sft_examples(
-            steps, spec, tokenizer, think=cfg.env.think, skill_mix=cfg.sft.skill_mix,
-            placement=cfg.teacher.placement, max_prompt_tokens=cfg.rollout.max_prompt_tokens,
-            chat_template_kwargs=chat_kwargs(cfg), seed=derive_seed(seed, "sft-mix"))
+            steps,
+            spec,
+            tokenizer,
+            think=cfg.env.think,
+            skill_mix=cfg.sft.skill_mix,
+            placement=cfg.teacher.placement,
+            max_prompt_tokens=cfg.rollout.max_prompt_tokens,
+            chat_template_kwargs=chat_kwargs(cfg),
+            seed=derive_seed(seed, "sft-mix"),
+        )
         cb = (lambda i, n, loss: progress("sft", i, n, {"loss": loss})) if progress else None
-        losses = train_sft(model, examples, pad_id=int(tokenizer.pad_token_id), device=device,
-                           epochs=cfg.sft.epochs, lr=cfg.sft.lr, batch_size=cfg.sft.batch_size,
-                           seed=derive_seed(seed, "sft-train"), progress=cb)
+        losses = train_sft(
+            model,
+            examples,
+            pad_id=int(tokenizer.pad_token_id),
+            device=device,
+            epochs=cfg.sft.epochs,
+            lr=cfg.sft.lr,
+            batch_size=cfg.sft.batch_size,
+            seed=derive_seed(seed, "sft-train"),
+            progress=cb,
+        )
     if cfg.model.name == "tiny" or losses:
         save_tiny(model, tokenizer, run_dir / "base_model")
     return model, tokenizer, losses
@@ -162,15 +233,26 @@ def base_model_path(cfg: Config, run_dir: Path) -> str:
     return str(local) if (local / "config.json").is_file() else cfg.model.name
 
 
-def make_policy(cfg: Config, run_dir: Path, model: Any | None = None,
-                tokenizer: Any | None = None) -> PolicyBundle:
+def make_policy(
+    cfg: Config, run_dir: Path, model: Any | None = None, tokenizer: Any | None = None
+) -> PolicyBundle:
     """Wrap (or load) the starting model as the trainable policy with LoRA if configured."""
     device = resolve_device(cfg.model.device)
     lora = lora_options(cfg)
     if model is None or lora is not None:
-        model, tokenizer = load_policy(base_model_path(cfg, run_dir), device=str(device),
-                                       dtype=cfg.model.dtype, lora=lora,
-                                       gradient_checkpointing=cfg.model.gradient_checkpointing,
-                                       seed=cfg.run.seed)
-    return PolicyBundle(model, tokenizer, device, lora=lora is not None,
-                        ema_rate=cfg.teacher.ema_rate, chat_template_kwargs=chat_kwargs(cfg))
+        model, tokenizer = load_policy(
+            base_model_path(cfg, run_dir),
+            device=str(device),
+            dtype=cfg.model.dtype,
+            lora=lora,
+            gradient_checkpointing=cfg.model.gradient_checkpointing,
+            seed=cfg.run.seed,
+        )
+    return PolicyBundle(
+        model,
+        tokenizer,
+        device,
+        lora=lora is not None,
+        ema_rate=cfg.teacher.ema_rate,
+        chat_template_kwargs=chat_kwargs(cfg),
+    )

@@ -58,7 +58,9 @@ def collect_expert_steps(
     goals = [info.get("goal", "") for _, info in resets]
     obs = [o for o, _ in resets]
     adm = [info.get("admissible_actions") for _, info in resets]
-    texts = [privileged(i, t, info) for i, (t, (_, info)) in enumerate(zip(tasks, resets, strict=True))]
+    texts = [
+        privileged(i, t, info) for i, (t, (_, info)) in enumerate(zip(tasks, resets, strict=True))
+    ]
     history: list[list[tuple[str, str]]] = [[] for _ in tasks]
     done = [False] * len(tasks)
     steps: list[ExpertStep] = []
@@ -107,13 +109,20 @@ def sft_examples(
     rng = random.Random(seed)
     out = []
     for s in steps:
-        response = tokenizer.encode(expert_response(s.state.goal, s.action, think),
-                                    add_special_tokens=False)
+        response = tokenizer.encode(
+            expert_response(s.state.goal, s.action, think), add_special_tokens=False
+        )
         if s.privileged and rng.random() < skill_mix:
             ctx = build_teacher_context(
-                tokenizer, lambda k, st=s.state: render_messages(spec, st, k, think),
-                len(s.state.history), s.privileged, response, placement=placement,
-                max_prompt_tokens=max_prompt_tokens, chat_template_kwargs=chat_template_kwargs)
+                tokenizer,
+                lambda k, st=s.state: render_messages(spec, st, k, think),
+                len(s.state.history),
+                s.privileged,
+                response,
+                placement=placement,
+                max_prompt_tokens=max_prompt_tokens,
+                chat_template_kwargs=chat_template_kwargs,
+            )
             if not ctx.dropped:
                 out.append((ctx.prompt_ids, response))
                 continue

@@ -45,12 +45,15 @@ def pad_rows(rows: list[torch.Tensor], width: int) -> torch.Tensor:
     return out
 
 
-def _student_and_teacher_logits(model, batch: Batch, teacher_batch: Batch, temperature: float,
-                                teacher_model) -> tuple[torch.Tensor, torch.Tensor]:
+def _student_and_teacher_logits(
+    model, batch: Batch, teacher_batch: Batch, temperature: float, teacher_model
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Full-vocabulary logits on the response positions, for the divergence ablations."""
+
     def logits(m, b: Batch) -> torch.Tensor:
-        out = m(input_ids=b.input_ids, attention_mask=b.attention_mask,
-                position_ids=b.position_ids).logits
+        out = m(
+            input_ids=b.input_ids, attention_mask=b.attention_mask, position_ids=b.position_ids
+        ).logits
         t = b.response_mask.shape[1]
         return out[:, b.prompt_len - 1 : b.prompt_len - 1 + t].float() / temperature
 
@@ -74,8 +77,9 @@ def micro_loss(
     """Loss of one micro-batch (before the accumulation scaling) and its metrics."""
     samples = [inputs.samples[i] for i in idx]
     sc = inputs.scores
-    batch = collate([s.prompt_ids for s in samples], [s.response_ids for s in samples],
-                    pad_id, device)
+    batch = collate(
+        [s.prompt_ids for s in samples], [s.response_ids for s in samples], pad_id, device
+    )
     need_ent = algo.entropy_coef > 0 or algo.gate in ("entropy", "soft_or")
     lp, ent = response_logprobs(model, batch, temperature=temperature, with_entropy=need_ent)
     width = lp.shape[1]
@@ -88,17 +92,32 @@ def micro_loss(
         ok = torch.tensor([sc.teacher_ok[i] for i in idx], dtype=torch.float32, device=device)
         ok_mask = mask * ok[:, None]
         # Where the teacher context was dropped, teacher := old gives a neutral RLSD weight.
-        teacher = torch.stack([
-            t if good else o
-            for t, o, good in zip(pad_rows([sc.teacher[i] for i in idx], width).to(device), old, ok.bool(), strict=True)
-        ])
+        teacher = torch.stack(
+            [
+                t if good else o
+                for t, o, good in zip(
+                    pad_rows([sc.teacher[i] for i in idx], width).to(device),
+                    old,
+                    ok.bool(),
+                    strict=True,
+                )
+            ]
+        )
     if method.rlsd:
-        adv = algos.rlsd_advantages(adv, teacher, old, mask, lam=inputs.rlsd_lambda,
-                                    clip=algo.rlsd_clip)
+        adv = algos.rlsd_advantages(
+            adv, teacher, old, mask, lam=inputs.rlsd_lambda, clip=algo.rlsd_clip
+        )
     loss = torch.zeros((), device=device)
     if method.pg:
-        pg, m = algos.ppo_clip_loss(lp, old, adv, mask, clip_low=algo.clip_low,
-                                    clip_high=algo.clip_high, dual_clip=algo.dual_clip)
+        pg, m = algos.ppo_clip_loss(
+            lp,
+            old,
+            adv,
+            mask,
+            clip_low=algo.clip_low,
+            clip_high=algo.clip_high,
+            dual_clip=algo.dual_clip,
+        )
         loss = loss + pg
         metrics.update({f"actor/{k}": v for k, v in m.items()})
     if algo.kl_coef > 0 and sc.ref is not None:
@@ -111,9 +130,23 @@ def micro_loss(
         loss = loss - algo.entropy_coef * ent_mean
         metrics["actor/entropy"] = ent_mean.detach()
     if method.distill == "sdar":
-        loss = loss + algo.sdar_coef * _sdar_term(model, samples, idx, inputs, algo, lp, teacher,
-                                                  ok_mask, ent, batch, pad_id, device,
-                                                  temperature, teacher_model, metrics)
+        loss = loss + algo.sdar_coef * _sdar_term(
+            model,
+            samples,
+            idx,
+            inputs,
+            algo,
+            lp,
+            teacher,
+            ok_mask,
+            ent,
+            batch,
+            pad_id,
+            device,
+            temperature,
+            teacher_model,
+            metrics,
+        )
     elif method.distill == "skill_sd":
         sd, m = algos.skill_sd_loss(lp, old, teacher, ok_mask)
         loss = loss + algo.skill_sd_coef * sd
@@ -122,8 +155,23 @@ def micro_loss(
     return loss, metrics
 
 
-def _sdar_term(model, samples, idx, inputs, algo, lp, teacher, ok_mask, ent, batch, pad_id,
-               device, temperature, teacher_model, metrics) -> torch.Tensor:
+def _sdar_term(
+    model,
+    samples,
+    idx,
+    inputs,
+    algo,
+    lp,
+    teacher,
+    ok_mask,
+    ent,
+    batch,
+    pad_id,
+    device,
+    temperature,
+    teacher_model,
+    metrics,
+) -> torch.Tensor:
     beta = algo.gate_beta
     ent_d = ent.detach() if ent is not None else None
     sd, m = algos.sdar_loss(lp, teacher, ok_mask, beta=beta, gate=algo.gate, entropy=ent_d)
@@ -132,12 +180,18 @@ def _sdar_term(model, samples, idx, inputs, algo, lp, teacher, ok_mask, ent, bat
         return sd
     # Ablation: a full-distribution divergence, weighted by the same detached gate.
     ctx = inputs.scores.contexts
-    t_batch = collate([ctx[i].prompt_ids or [pad_id] for i in idx],
-                      [ctx[i].response_ids for i in idx], pad_id, device)
-    s_logits, t_logits = _student_and_teacher_logits(model, batch, t_batch, temperature,
-                                                     teacher_model)
-    div = algos.distill_divergence(s_logits, t_logits, ok_mask, algo.divergence,
-                                   topk=algo.divergence_topk or None)
+    t_batch = collate(
+        [ctx[i].prompt_ids or [pad_id] for i in idx],
+        [ctx[i].response_ids for i in idx],
+        pad_id,
+        device,
+    )
+    s_logits, t_logits = _student_and_teacher_logits(
+        model, batch, t_batch, temperature, teacher_model
+    )
+    div = algos.distill_divergence(
+        s_logits, t_logits, ok_mask, algo.divergence, topk=algo.divergence_topk or None
+    )
     gap = (teacher - lp).detach()
     gate = torch.sigmoid(beta * gap) if algo.gate == "gap" else torch.ones_like(gap)
     term = algos.agg_loss(gate * div, ok_mask)
@@ -169,16 +223,27 @@ def update_policy(
     skipped = 0
     for start in range(0, n, optim.mini_batch_size):
         # Micro-batches of similar length waste less compute on padding.
-        mini = sorted(order[start : start + optim.mini_batch_size],
-                      key=lambda i: len(inputs.samples[i].prompt_ids)
-                      + len(inputs.samples[i].response_ids))
-        micros = [mini[i : i + optim.micro_batch_size]
-                  for i in range(0, len(mini), optim.micro_batch_size)]
+        mini = sorted(
+            order[start : start + optim.mini_batch_size],
+            key=lambda i: len(inputs.samples[i].prompt_ids) + len(inputs.samples[i].response_ids),
+        )
+        micros = [
+            mini[i : i + optim.micro_batch_size]
+            for i in range(0, len(mini), optim.micro_batch_size)
+        ]
         optimizer.zero_grad(set_to_none=True)
         for micro in micros:
-            loss, metrics = micro_loss(model, micro, inputs, method, algo, pad_id=pad_id,
-                                       device=device, temperature=temperature,
-                                       teacher_model=teacher_model)
+            loss, metrics = micro_loss(
+                model,
+                micro,
+                inputs,
+                method,
+                algo,
+                pad_id=pad_id,
+                device=device,
+                temperature=temperature,
+                teacher_model=teacher_model,
+            )
             (loss / len(micros)).backward()
             for k, v in metrics.items():
                 sums[k] += float(v)

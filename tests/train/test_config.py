@@ -43,8 +43,9 @@ def test_overrides_are_typed_and_nested():
 
 def test_every_error_is_reported_by_dotted_key():
     with pytest.raises(SdarConfigError) as err:
-        config_from_dict({"algo": {"clip_low": "high", "bogus": 1}, "optim": {"lr": "fast"},
-                          "nope": {}})
+        config_from_dict(
+            {"algo": {"clip_low": "high", "bogus": 1}, "optim": {"lr": "fast"}, "nope": {}}
+        )
     text = str(err.value)
     assert "algo.clip_low: expected float, got 'high'" in text
     assert "algo.bogus: unknown key" in text

@@ -18,7 +18,8 @@ def one_step(tmp_path, method, *extra):
     trainer = Trainer(cfg, tmp_path / method)
     trainer._prepare(resume=False)
     venv = __import__("sdar.train.setup", fromlist=["make_venv"]).make_venv(
-        cfg, trainer.spec, trainer.options, 4)
+        cfg, trainer.spec, trainer.options, 4
+    )
     try:
         metrics, trajs = trainer.train_step(1, venv)
     finally:
@@ -52,24 +53,37 @@ def test_response_ids_scored_equal_ids_generated(tmp_path):
     samples = [s for t in trajs for s in t.samples]
     from sdar.train.scoring import score_samples
 
-    scores = score_samples(samples, trainer.policy, trainer.spec, need_ref=True, need_teacher=True,
-                           teacher_kind="live", teacher_placement="prefix",
-                           teacher_max_prompt_tokens=4096, history_length=1, think=False,
-                           temperature=1.0, token_budget=4096)
+    scores = score_samples(
+        samples,
+        trainer.policy,
+        trainer.spec,
+        need_ref=True,
+        need_teacher=True,
+        teacher_kind="live",
+        teacher_placement="prefix",
+        teacher_max_prompt_tokens=4096,
+        history_length=1,
+        think=False,
+        temperature=1.0,
+        token_budget=4096,
+    )
     for s, ctx, old in zip(samples, scores.contexts, scores.old, strict=True):
         assert ctx.response_ids == s.response_ids
         assert len(old) == len(s.response_ids)
         assert "Privileged Skill Information" in trainer.policy.tokenizer.decode(ctx.prompt_ids)
         assert s.privileged and s.privileged.split()[-1] in trainer.policy.tokenizer.decode(
-            ctx.prompt_ids)
+            ctx.prompt_ids
+        )
         assert "Privileged" not in trainer.policy.tokenizer.decode(s.prompt_ids)
 
 
 def test_reference_is_the_initial_policy(tmp_path):
     trainer, _, trajs = one_step(tmp_path, "grpo", "optim.lr=0.05")
     ref = trainer.policy.reference
-    changed = any(not torch.equal(p, q) for p, q in
-                  zip(trainer.policy.model.parameters(), ref.parameters(), strict=True))
+    changed = any(
+        not torch.equal(p, q)
+        for p, q in zip(trainer.policy.model.parameters(), ref.parameters(), strict=True)
+    )
     assert changed, "the update should move the policy away from the reference"
     from sdar.models.load import load_policy
 
