@@ -106,3 +106,10 @@ def test_tiny_smoke_run_writes_the_run_directory(tmp_path):
     ev = run("eval", str(tmp_path / "run"), "--json")
     assert ev.returncode == 0, ev.stderr
     assert 0.0 <= json.loads(ev.stdout)["success"] <= 1.0
+
+
+def test_missing_alfworld_data_gives_one_clear_message(tmp_path):
+    out = run("play", "alfworld", "--episodes", "1", "--data-dir", str(tmp_path / "none"))
+    assert out.returncode == 2
+    assert "ALFWORLD_DATA" in out.stderr or "alfworld-download" in out.stderr
+    assert "Traceback" not in out.stderr

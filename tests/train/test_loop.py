@@ -121,3 +121,22 @@ def test_resume_after_kill_repeats_the_next_step(tmp_path):
             assert b[1][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
     summary = json.loads((tmp_path / "cut" / "summary.json").read_text())
     assert {"eval_before", "eval_after", "wall_seconds", "method"} <= set(summary)
+
+
+def test_lora_step_uses_adapters_off_as_reference(tmp_path):
+    trainer, metrics, _ = one_step(tmp_path, "sdar", "model.lora_rank=4", "teacher.kind=frozen")
+    assert trainer.policy.lora and trainer.policy.reference is None
+    trainable = [n for n, p in trainer.policy.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert "sdar/gate_mean" in metrics and "actor/kl" in metrics
+
+
+def test_ema_teacher_keeps_its_own_weights(tmp_path):
+    trainer, metrics, _ = one_step(tmp_path, "sdar", "teacher.kind=ema", "optim.lr=0.05")
+    policy = trainer.policy
+    assert policy.ema is not None
+    name, param = next(iter(policy.trainable().items()))
+    assert not torch.equal(policy.ema[name], param.detach())
+    with policy.as_teacher("ema"):
+        assert torch.equal(param.detach(), policy.ema[name])
+    assert not torch.equal(param.detach(), policy.ema[name])
