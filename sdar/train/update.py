@@ -130,23 +130,28 @@ def micro_loss(
         loss = loss - algo.entropy_coef * ent_mean
         metrics["actor/entropy"] = ent_mean.detach()
     if method.distill == "sdar":
-        loss = loss + algo.sdar_coef * _sdar_term(
-            model,
-            samples,
-            idx,
-            inputs,
-            algo,
-            lp,
-            teacher,
-            ok_mask,
-            ent,
-            batch,
-            pad_id,
-            device,
-            temperature,
-            teacher_model,
-            metrics,
+        ent_d = ent.detach() if ent is not None else None
+        sd, m = algos.sdar_loss(
+            lp, teacher, ok_mask, beta=algo.gate_beta, gate=algo.gate, entropy=ent_d
         )
+        metrics.update({f"sdar/{k}": v for k, v in m.items()})
+        if algo.divergence != "sampled":
+            t_ctx = [sc.contexts[i] for i in idx]
+            t_batch = collate(
+                [c.prompt_ids or [pad_id] for c in t_ctx],
+                [c.response_ids for c in t_ctx],
+                pad_id,
+                device,
+            )
+            gap = (teacher - lp).detach()
+            gate = (
+                torch.sigmoid(algo.gate_beta * gap) if algo.gate == "gap" else torch.ones_like(gap)
+            )
+            sd = _divergence_term(
+                model, teacher_model, batch, t_batch, gate, ok_mask, algo, temperature
+            )
+            metrics["sdar/divergence"] = sd.detach()
+        loss = loss + algo.sdar_coef * sd
     elif method.distill == "skill_sd":
         sd, m = algos.skill_sd_loss(lp, old, teacher, ok_mask)
         loss = loss + algo.skill_sd_coef * sd
@@ -155,48 +160,24 @@ def micro_loss(
     return loss, metrics
 
 
-def _sdar_term(
+def _divergence_term(
     model,
-    samples,
-    idx,
-    inputs,
-    algo,
-    lp,
-    teacher,
-    ok_mask,
-    ent,
-    batch,
-    pad_id,
-    device,
-    temperature,
     teacher_model,
-    metrics,
+    batch: Batch,
+    t_batch: Batch,
+    gate: torch.Tensor,
+    mask: torch.Tensor,
+    algo: AlgoConfig,
+    temperature: float,
 ) -> torch.Tensor:
-    beta = algo.gate_beta
-    ent_d = ent.detach() if ent is not None else None
-    sd, m = algos.sdar_loss(lp, teacher, ok_mask, beta=beta, gate=algo.gate, entropy=ent_d)
-    metrics.update({f"sdar/{k}": v for k, v in m.items()})
-    if algo.divergence == "sampled":
-        return sd
-    # Ablation: a full-distribution divergence, weighted by the same detached gate.
-    ctx = inputs.scores.contexts
-    t_batch = collate(
-        [ctx[i].prompt_ids or [pad_id] for i in idx],
-        [ctx[i].response_ids for i in idx],
-        pad_id,
-        device,
-    )
+    """Ablation: a full-distribution divergence, weighted by the same detached gap gate."""
     s_logits, t_logits = _student_and_teacher_logits(
         model, batch, t_batch, temperature, teacher_model
     )
     div = algos.distill_divergence(
-        s_logits, t_logits, ok_mask, algo.divergence, topk=algo.divergence_topk or None
+        s_logits, t_logits, mask, algo.divergence, topk=algo.divergence_topk or None
     )
-    gap = (teacher - lp).detach()
-    gate = torch.sigmoid(beta * gap) if algo.gate == "gap" else torch.ones_like(gap)
-    term = algos.agg_loss(gate * div, ok_mask)
-    metrics["sdar/divergence"] = term.detach()
-    return term
+    return algos.agg_loss(gate * div, mask)
 
 
 def update_policy(

@@ -140,3 +140,18 @@ def test_ema_teacher_keeps_its_own_weights(tmp_path):
     with policy.as_teacher("ema"):
         assert torch.equal(param.detach(), policy.ema[name])
     assert not torch.equal(param.detach(), policy.ema[name])
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["algo.divergence=reverse_kl"],
+        ["algo.divergence=jsd"],
+        ["algo.gate=entropy"],
+        ["algo.gate=soft_or"],
+    ],
+)
+def test_ablation_variants_run_a_step(tmp_path, extra):
+    _, metrics, _ = one_step(tmp_path, "sdar", *extra)
+    assert ("sdar/divergence" in metrics) == extra[0].startswith("algo.divergence")
+    assert all(v == v for v in metrics.values() if isinstance(v, float))  # no NaN
