@@ -26,6 +26,22 @@ from typing import Any, Protocol, runtime_checkable
 
 INFO_KEYS = ("won", "admissible_actions", "task_type", "is_action_valid")
 
+ALFRED_TASK_TYPES = (
+    "pick_and_place_simple",
+    "look_at_obj_in_light",
+    "pick_clean_then_place_in_recep",
+    "pick_heat_then_place_in_recep",
+    "pick_cool_then_place_in_recep",
+    "pick_two_obj_and_place",
+)
+"""ALFWorld's six task types, shared by the household world and the real games."""
+
+
+def check_task_count(n: int) -> None:
+    """Task pools take a plain non-negative integer count."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"number of tasks must be an integer >= 0, got {n!r}")
+
 
 class EnvError(RuntimeError):
     """An environment could not be built or stepped; the message says what to do."""

@@ -22,18 +22,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sdar.envs.base import EnvError, Task
+from sdar.envs.base import ALFRED_TASK_TYPES, EnvError, Task
 
 logger = logging.getLogger(__name__)
 
-TASK_TYPES = (
-    "pick_and_place_simple",
-    "look_at_obj_in_light",
-    "pick_clean_then_place_in_recep",
-    "pick_heat_then_place_in_recep",
-    "pick_cool_then_place_in_recep",
-    "pick_two_obj_and_place",
-)
+TASK_TYPES = ALFRED_TASK_TYPES
 SPLITS = ("train", "valid_seen", "valid_unseen")
 GAMES_FOLDER = "json_2.1.1"
 DEFAULT_DATA_DIR = "~/.cache/alfworld"  # alfworld.info.ALFWORLD_DATA's fallback

@@ -29,7 +29,7 @@ from sdar.envs.alfworld.games import (
     resolve_data_dir,
 )
 from sdar.envs.alfworld.options import parse_options
-from sdar.envs.base import EnvSpec, Task
+from sdar.envs.base import EnvSpec, Task, check_task_count
 from sdar.envs.projection import project_action
 from sdar.envs.prompting import alfred_prompt
 
@@ -39,14 +39,9 @@ def make(options: dict[str, Any]) -> AlfworldEnv:
     return AlfworldEnv(parse_options(options))
 
 
-def _check_n(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"number of tasks must be an integer >= 0, got {n!r}")
-
-
 def train_tasks(options: dict[str, Any], seed: int, n: int) -> list[Task]:
     """``n`` seeded draws from the train split (``options["split"]``)."""
-    _check_n(n)
+    check_task_count(n)
     config = parse_options(options)
     games = discover_games(resolve_data_dir(config.data_dir), config.split, config.task_types)
     return draw_tasks(games, seed, n)
@@ -54,7 +49,7 @@ def train_tasks(options: dict[str, Any], seed: int, n: int) -> list[Task]:
 
 def eval_tasks(options: dict[str, Any], n: int) -> list[Task]:
     """The first ``n`` games of the fixed panel of ``options["eval_split"]``."""
-    _check_n(n)
+    check_task_count(n)
     config = parse_options(options)
     games = discover_games(resolve_data_dir(config.data_dir), config.eval_split, config.task_types)
     return panel_tasks(games, n)

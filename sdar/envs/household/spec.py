@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sdar.envs.base import EnvSpec, Task
+from sdar.envs.base import EnvSpec, Task, check_task_count
 from sdar.envs.household.env import HouseholdEnv
 from sdar.envs.household.presets import DEFAULT_PRESET, PRESETS, parse_options
 from sdar.envs.household.projection import household_project
@@ -47,14 +47,9 @@ def _task(task_type: str, seed: int, preset: str) -> Task:
     )
 
 
-def _check_n(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"number of tasks must be an integer >= 0, got {n!r}")
-
-
 def train_tasks(options: dict[str, Any], seed: int, n: int) -> list[Task]:
     """``n`` training tasks drawn with ``seed``, balanced over task types."""
-    _check_n(n)
+    check_task_count(n)
     config = parse_options(options)
     rng = random.Random(f"household-train:{seed}")
     tasks: list[Task] = []
@@ -68,7 +63,7 @@ def train_tasks(options: dict[str, Any], seed: int, n: int) -> list[Task]:
 
 def eval_tasks(options: dict[str, Any], n: int) -> list[Task]:
     """The fixed evaluation panel (same tasks, same order, on every machine)."""
-    _check_n(n)
+    check_task_count(n)
     config = parse_options(options)
     types = config.task_types
     return [_task(types[i % len(types)], EVAL_SEED_BASE + i, config.preset) for i in range(n)]

@@ -12,14 +12,9 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-TASK_TYPES = (
-    "pick_and_place_simple",
-    "look_at_obj_in_light",
-    "pick_clean_then_place_in_recep",
-    "pick_heat_then_place_in_recep",
-    "pick_cool_then_place_in_recep",
-    "pick_two_obj_and_place",
-)
+from sdar.envs.base import ALFRED_TASK_TYPES
+
+TASK_TYPES = ALFRED_TASK_TYPES
 
 # Two phrasings per task type, as in ALFWorld's games ({o}: object type, {r}: receptacle
 # type, {l}: lamp type).
