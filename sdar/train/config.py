@@ -12,6 +12,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -399,8 +400,8 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def presets_dir() -> Path:
-    """The `configs/` folder of the checkout this package was installed from."""
-    return Path(__file__).resolve().parents[2] / "configs"
+    """The presets shipped inside the package (``sdar/presets/*.yaml``, package data)."""
+    return Path(str(resources.files("sdar") / "presets"))
 
 
 def list_presets() -> list[tuple[str, str]]:
@@ -429,6 +430,6 @@ def read_preset(name_or_path: str) -> dict[str, Any]:
 
 
 def load_config(preset: str = "quickstart", overrides: list[str] | None = None) -> Config:
-    """Preset (a name in configs/ or a YAML path) + ``key=value`` overrides -> Config."""
+    """Preset (a name from `sdar presets` or a YAML path) + ``key=value`` overrides -> Config."""
     data = merge(read_preset(preset), parse_overrides(overrides or []))
     return config_from_dict(data)
