@@ -25,8 +25,6 @@ from typing import Any
 
 from sdar import __version__
 
-BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
-
 
 class Bars:
     """tqdm bars for the phases the library reports through its progress callback."""
@@ -279,7 +277,11 @@ def cmd_skills(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    scripts = sorted(p.stem for p in BENCH_DIR.glob("*.py"))
+    import pkgutil
+
+    import sdar.bench
+
+    scripts = sorted(m.name for m in pkgutil.iter_modules(sdar.bench.__path__))
     if not args.name:
         print("benchmarks (run one with `sdar bench NAME`):")
         for name in scripts:
@@ -287,8 +289,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     if args.name not in scripts:
         raise ValueError(f"unknown benchmark {args.name!r}; available: {', '.join(scripts)}")
-    sys.argv = [args.name, *args.bench_args]
-    runpy.run_path(str(BENCH_DIR / f"{args.name}.py"), run_name="__main__")
+    sys.argv = [f"sdar bench {args.name}", *args.bench_args]
+    runpy.run_module(f"sdar.bench.{args.name}", run_name="__main__")
     return 0
 
 
@@ -363,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sks.add_parser("check", help="validate a SkillBank folder")
     check.add_argument("dir")
     sk.set_defaults(func=cmd_skills)
-    b = sub.add_parser("bench", help="run a benchmark script from bench/")
+    b = sub.add_parser("bench", help="run a benchmark (a module of sdar.bench)")
     b.add_argument("name", nargs="?")
     b.add_argument("bench_args", nargs=argparse.REMAINDER)
     b.set_defaults(func=cmd_bench)

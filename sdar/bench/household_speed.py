@@ -5,7 +5,7 @@ goal check every step) for a random agent picking admissible actions and for the
 expert, the same rate including the policy's own time (random choice / expert
 re-planning), and the reset rate (world generation + expert plan). Usage:
 
-    python bench/household_speed.py --preset standard --episodes 300
+    sdar bench household_speed --preset standard --episodes 300
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ seed, so the rollouts are identical; the difference is the teacher pass (scoring
 extra loss term (update). Runs alternate (GRPO, SDAR, GRPO, SDAR, ...) in one process and
 the table reports the median of each phase and the SDAR/GRPO ratio.
 
-    python bench/step_phases.py [--preset quickstart] [--repeats 3] [key=value ...]
+    sdar bench step_phases [--preset quickstart] [--repeats 3] [key=value ...]
 """
 
 from __future__ import annotations

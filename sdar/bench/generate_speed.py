@@ -4,10 +4,10 @@ Both sample the same prompts (batch 64, temperature 1.0, no early stop: eos disa
 ``min_new_tokens = max_new_tokens`` for HF) in one process, after one warm-up each, under
 ``torch.inference_mode()``. Prints sampled tokens per second and the ratio ours / HF.
 
-    python bench/generate_speed.py                  # tiny llama + SmolLM2-135M (fp32)
-    python bench/generate_speed.py --models tiny    # just the tiny model
-    python bench/generate_speed.py --dtype bfloat16 # SmolLM2 in bf16
-    python bench/generate_speed.py --threads 1      # on a shared 2-core CPU
+    sdar bench generate_speed                   # tiny llama + SmolLM2-135M (fp32)
+    sdar bench generate_speed --models tiny     # just the tiny model
+    sdar bench generate_speed --dtype bfloat16  # SmolLM2 in bf16
+    sdar bench generate_speed --threads 1       # on a shared 2-core CPU
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ admissible actions for ``--steps`` steps each, on ``--slots`` env slots, through
 inside ``VectorEnv.step`` (resets are timed apart). Walkthrough planning is switched off
 (``expert_plan=False``): it is a reset cost, and a few games take a minute to plan.
 
-    python bench/alfworld_speed.py --data-dir ../shared/data/alfworld
+    sdar bench alfworld_speed --data-dir ../shared/data/alfworld
 """
 
 from __future__ import annotations
@@ -15,12 +15,9 @@ import argparse
 import os
 import random
 import time
-from pathlib import Path
 
 from sdar.envs.alfworld.spec import SPEC
 from sdar.envs.vector import VectorEnv
-
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / "../shared/data/alfworld"
 
 
 def run(mode_workers: int, options: dict, games: int, steps: int, slots: int) -> dict:
@@ -49,7 +46,9 @@ def run(mode_workers: int, options: dict, games: int, steps: int, slots: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=os.environ.get("ALFWORLD_DATA", str(DEFAULT_DATA)))
+    parser.add_argument(
+        "--data-dir", help="ALFWorld data folder (default: $ALFWORLD_DATA, else ~/.cache/alfworld)"
+    )
     parser.add_argument("--games", type=int, default=4)
     parser.add_argument("--steps", type=int, default=20, help="steps per game")
     parser.add_argument("--slots", type=int, default=2, help="env slots stepped together")
