@@ -22,6 +22,10 @@ ENVS = MappingProxyType(
             "sdar.envs.alfworld.spec:SPEC",
             "Real ALFWorld text games (json_2.1.1); needs the 'alfworld' extra and data.",
         ),
+        "searchqa": (
+            "sdar.envs.searchqa.spec:SPEC",
+            "Search-QA (Search-R1 setting): search a corpus, answer by exact match; twin built in.",
+        ),
     }
 )
 
