@@ -6,9 +6,14 @@ source and shapes. See docs/algorithms.md.
 """
 
 from sdar.algos.advantages import grpo_advantages, rlsd_advantages, rlsd_lambda
-from sdar.algos.distill import distill_divergence, sdar_loss, skill_sd_loss
+from sdar.algos.distill import (
+    GATES_NEEDING_ENTROPY,
+    distill_divergence,
+    sdar_loss,
+    skill_sd_loss,
+)
 from sdar.algos.kl import entropy_from_logits, kl_penalty, logprobs_from_logits
-from sdar.algos.masks import agg_loss
+from sdar.algos.masks import agg_loss, agg_units
 from sdar.algos.ppo import ppo_clip_loss
 from sdar.algos.registry import (
     ADVANTAGE_ESTIMATORS,
@@ -26,8 +31,10 @@ __all__ = [
     "ADVANTAGE_ESTIMATORS",
     "DIVERGENCES",
     "GATES",
+    "GATES_NEEDING_ENTROPY",
     "KL_KINDS",
     "agg_loss",
+    "agg_units",
     "distill_divergence",
     "entropy_from_logits",
     "get_advantage_estimator",

@@ -77,7 +77,7 @@ GATES: dict[str, GateFn] = {
     "soft_or": soft_or_gate,
     "none": constant_gate,
 }
-_GATES_NEEDING_ENTROPY = ("entropy", "soft_or")
+GATES_NEEDING_ENTROPY = ("entropy", "soft_or")
 
 
 def sdar_loss(
@@ -123,7 +123,7 @@ def sdar_loss(
         fn, "teacher_logprobs", teacher_logprobs, "logprobs", logprobs
     )
     mask = check_mask(fn, mask, "logprobs", logprobs)
-    if gate in _GATES_NEEDING_ENTROPY:
+    if gate in GATES_NEEDING_ENTROPY:
         if entropy is None:
             raise ValueError(f"{fn}: gate {gate!r} needs entropy, a (B, T) tensor; got None")
         entropy = check_float_pair(fn, "entropy", entropy, "logprobs", logprobs).detach()

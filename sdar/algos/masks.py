@@ -142,6 +142,23 @@ AGG_MODES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 }
 
 
+def agg_units(mask: Tensor, agg: str = "token-mean") -> Tensor:
+    """The count an aggregation divides by: valid tokens (``token-mean``) or sequences
+    with at least one valid token (the ``seq-mean`` modes). 0-dim float tensor.
+
+    With micro-batches, ``agg_loss(x_k, m_k) * agg_units(m_k) / agg_units(m)`` summed over
+    the micro-batches k of a mini-batch equals ``agg_loss(x, m)`` of the whole mini-batch:
+    every token (or sequence) weighs the same whatever the micro-batch layout.
+    """
+    fn = "agg_units"
+    choose(fn, "agg", agg, AGG_MODES)
+    mask = check_tensor(fn, "mask", mask)
+    check_ndim(fn, "mask", mask, 2, "[B, T]")
+    if agg == "token-mean":
+        return (mask > 0).sum().to(torch.float32)
+    return ((mask > 0).sum(dim=-1) > 0).sum().to(torch.float32)
+
+
 def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
     """Token mean Σ m·x / Σ m of [B, T] values; 0 when the mask is empty. No checks."""
     return _token_mean(values, mask)

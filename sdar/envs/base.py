@@ -119,6 +119,11 @@ class ProjectFn(Protocol):
     ) -> tuple[str, bool]: ...
 
 
+def reward_on_win(final_info: dict[str, Any], success_reward: float) -> float:
+    """R = success_reward if the episode was won, else 0 (ALFWorld, Search-QA, WebShop)."""
+    return success_reward * float(bool(final_info.get("won", False)))
+
+
 @dataclass(frozen=True)
 class EnvSpec:
     """Everything the rollout needs to know about one environment family.
@@ -128,6 +133,13 @@ class EnvSpec:
     pickle it. ``train_tasks(options, seed, n)`` draws n training tasks;
     ``eval_tasks(options, n)`` returns the fixed evaluation panel: the same tasks in the
     same order on every machine.
+
+    Rewards belong to the environment (SDAR_SPEC 1.3): ``info["won"]`` at the last step is
+    the family's success rule, ``episode_reward(final_info, success_reward)`` turns the
+    last step's info into the episode reward R (default ``success_reward * won``), and
+    ``invalid_penalty`` is subtracted on every step the projection marked invalid.
+    ``episode_metrics`` names extra numeric keys of the last step's info (WebShop's
+    ``score``) that training and evaluation average and log.
     """
 
     name: str
@@ -142,3 +154,5 @@ class EnvSpec:
     success_reward: float = 10.0
     invalid_penalty: float = 0.1
     max_steps: int = 50
+    episode_reward: Callable[[dict[str, Any], float], float] = reward_on_win
+    episode_metrics: tuple[str, ...] = ()

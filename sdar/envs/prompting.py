@@ -9,7 +9,8 @@ A step prompt is one user message built from the episode state:
   window, one line per (observation, action) pair, numbered by absolute step:
   ``[Observation k: '<obs>', Action k: '<action>']``;
 * ``You are now at step N+1`` with the current observation;
-* the admissible actions, quoted and comma-joined, with ``help`` removed;
+* the admissible actions, each quoted, joined by a newline and a space (the authors'
+  layout), with ``help`` removed;
 * the output instruction: reason inside ``<think></think>`` then answer with exactly one
   admissible action inside ``<action></action>`` (``think=True``), or answer only
   inside ``<action></action>`` (``think=False``).
@@ -39,12 +40,12 @@ ACTION_ONLY_INSTRUCTION = (
 
 
 def format_admissible(admissible: Sequence[str]) -> str:
-    """``["look", "help", "go to desk 1"] -> "'look', 'go to desk 1'"``.
+    """Each action quoted, joined by ``"\\n "`` as the authors' prompts do; ``help`` dropped.
 
     >>> format_admissible(["look", "help", "go to desk 1"])
-    "'look', 'go to desk 1'"
+    "'look'\\n 'go to desk 1'"
     """
-    return ", ".join(f"'{a}'" for a in admissible if a.strip().lower() != "help")
+    return "\n ".join(f"'{a}'" for a in admissible if a.strip().lower() != "help")
 
 
 def format_history(history: Sequence[tuple[str, str]], step: int) -> str:

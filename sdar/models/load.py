@@ -158,7 +158,7 @@ def _load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(path)
 
 
-def _resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
     """``"auto"``: bfloat16 on a CUDA GPU that supports it, else float32."""
     if isinstance(dtype, torch.dtype):
         return dtype
@@ -240,7 +240,7 @@ def load_policy(
     """
     path = resolve_model(name_or_path, cache_dir=cache_dir)
     device = torch.device(device)
-    torch_dtype = _resolve_dtype(dtype, device)
+    torch_dtype = resolve_dtype(dtype, device)
     tokenizer = prepare_tokenizer(_load_tokenizer(path), str(path))
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, local_files_only=True)
     if model.generation_config is not None and model.generation_config.pad_token_id is None:
@@ -255,6 +255,17 @@ def load_policy(
     model.eval()
     logger.info("loaded %s (%s, %s, lora=%s)", path, device, torch_dtype, lora is not None)
     return model, tokenizer
+
+
+def autocast_context(
+    device: torch.device, compute_dtype: torch.dtype
+) -> contextlib.AbstractContextManager:
+    """Mixed precision as the authors' verl actor runs it: fp32 master weights, gradients
+    and optimizer state, forward and backward in bf16 (``torch.autocast``). With float32
+    compute this does nothing."""
+    if compute_dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=compute_dtype)
 
 
 def is_peft_model(model: torch.nn.Module) -> bool:
@@ -278,9 +289,14 @@ def reference_context(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
         yield model
 
 
-def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
-    """A deep copy in eval mode with gradients off: the reference for full fine-tuning."""
+def frozen_copy(model: torch.nn.Module, dtype: torch.dtype | None = None) -> torch.nn.Module:
+    """A deep copy in eval mode with gradients off: the reference for full fine-tuning.
+
+    ``dtype`` stores the copy in another precision (bf16 halves the reference's memory;
+    it only ever runs without gradient)."""
     ref = copy.deepcopy(model)
+    if dtype is not None:
+        ref.to(dtype)
     ref.eval()
     ref.requires_grad_(False)
     return ref

@@ -38,12 +38,24 @@ class RolloutSettings:
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     student_skills: bool = False
     """Skill-GRPO / Skill-Prompt: the privileged text goes into the student's own prompt."""
+    student_match: Callable[[str], str] | None = None
+    """With student_skills: step prompt -> skill text, chosen afresh at every step from the
+    rendered prompt (the authors' Skill-GRPO) instead of the group's privileged text."""
 
 
 def render_messages(
-    spec: EnvSpec, state: PromptState, k: int, think: bool, student_text: str = ""
+    spec: EnvSpec,
+    state: PromptState,
+    k: int,
+    think: bool,
+    student_text: str = "",
+    student_match: Callable[[str], str] | None = None,
 ) -> list[dict[str, str]]:
-    """The step prompt as chat messages, with the last ``k`` history pairs."""
+    """The step prompt as chat messages, with the last ``k`` history pairs.
+
+    ``student_match(prompt)``, if given, replaces ``student_text`` by the skills it picks
+    for this very prompt.
+    """
     history = state.history[-k:] if k > 0 else []
     text = spec.prompt(
         goal=state.goal,
@@ -54,6 +66,8 @@ def render_messages(
         think=think,
     )
     messages = [{"role": "user", "content": text}]
+    if student_match is not None:
+        student_text = student_match(text)
     return skill_prompt_messages(messages, student_text) if student_text else messages
 
 
@@ -69,8 +83,9 @@ def encode_prompt(
     Returns (ids, truncated). If even an empty history does not fit, the ids are
     left-truncated to ``max_prompt_tokens`` and ``truncated`` is True.
     """
+    match = settings.student_match if settings.student_skills else None
     for k in range(min(settings.history_length, len(state.history)), -1, -1):
-        messages = render_messages(spec, state, k, settings.think, student_text)
+        messages = render_messages(spec, state, k, settings.think, student_text, match)
         ids = student_prompt_ids(tokenizer, messages, settings.chat_template_kwargs)
         if len(ids) <= settings.max_prompt_tokens:
             return ids, k < min(settings.history_length, len(state.history))
@@ -208,5 +223,6 @@ def _record(
     if result.done:
         slot.done = True
         slot.traj.won = bool(info.get("won", False))
+        slot.traj.info.update(info)
         if info.get("worker_error"):
             slot.traj.error = str(info["worker_error"])

@@ -29,7 +29,9 @@ class ModelConfig:
     """Hugging Face hub name or local folder, `smollm2-135m`, or `tiny` (a small word-level
     Llama built from scratch for the environment, for CPU runs and tests)."""
     dtype: str = "auto"
-    """auto (float32 on CPU, bfloat16 on a GPU that supports it), float32 or bfloat16."""
+    """Compute precision (torch.autocast): auto (bfloat16 on a GPU that supports it, else
+    float32), float32 or bfloat16. Trained weights, gradients and optimizer state are
+    always float32 (master weights), as in the authors' verl actor."""
     device: str = "auto"
     """auto (cuda if available, else cpu), cpu or cuda."""
     lora_rank: int = 0
@@ -71,6 +73,10 @@ class RolloutConfig:
     max_new_tokens: int = 512
     max_prompt_tokens: int = 2048
     gen_batch_size: int = 64
+    stop: str = "env"
+    """Where a response ends: env (at the environment's stop strings, e.g. </action>, or
+    EOS) or eos (only at the end-of-turn token or max_new_tokens, as the authors sample,
+    so the end-of-turn token is sampled and trained)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,9 @@ class AlgoConfig:
     clip_low: float = 0.2
     clip_high: float = 0.2
     dual_clip: float = 3.0
+    loss_agg_mode: str = "token-mean"
+    """token-mean, seq-mean-token-mean or seq-mean-token-sum, over each whole mini-batch
+    (micro-batches add their share; docs/algorithms.md)."""
     kl_coef: float = 0.01
     kl_kind: str = "low_var_kl"
     entropy_coef: float = 0.001
@@ -115,6 +124,9 @@ class TeacherConfig:
     """Teacher's own budget: history is shortened first, the skills never."""
     placement: str = "prefix"
     """prefix (raw text before the chat template, the authors' layout), system or user."""
+    truncation: str = "history"
+    """history: over max_prompt_tokens, shorten the history window, never the skills (ours);
+    left: keep the last max_prompt_tokens tokens, skills cut first (the authors')."""
     privileged: tuple[str, ...] = ("skills",)
     """Any of skills, expert_plan, gold_answer."""
 
@@ -126,6 +138,13 @@ class SkillsConfig:
     dir: str | None = None
     """A SkillBank folder; None = the bank shipped for the environment."""
     ucb_c: float = 1.4142135623730951
+    keyword_match: str = "word"
+    """How a bank keyword matches text: word (at the start of a word, so "hat" does not fire
+    on "that"; ours) or substring (anywhere, as the authors' code)."""
+    student_match: str = "task"
+    """Where a student that sees skills (skill_grpo, skill_prompt) gets them: task = the
+    teacher's retrieval (skills.strategy), once per group (ours); prompt = keyword match over
+    the whole step prompt at every step, as the authors' Skill-GRPO (docs/skills.md)."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +157,13 @@ class OptimConfig:
     mini_batch_size: int = 256
     """Samples per optimizer step (step-samples, not episodes)."""
     micro_batch_size: int = 32
+    shuffle: bool = True
+    """Mini-batches from a seeded permutation of the step's samples; false = contiguous
+    slices in rollout order (the authors' ``shuffle=False``)."""
+    pad_batch: bool = False
+    """Pad the step's samples to a multiple of mini_batch_size by duplicating randomly
+    chosen ones before the advantages (the authors' ``adjust_batch``; the copies enter the
+    GRPO statistics and the loss)."""
     score_token_budget: int = 16384
     """Padded tokens per no-grad scoring micro-batch."""
 
@@ -214,12 +240,17 @@ CHOICES: dict[str, tuple[str, ...]] = {
         "skill_prompt",
     ),
     "algo.adv_stats": ("step", "trajectory"),
+    "algo.loss_agg_mode": ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum"),
     "algo.kl_kind": ("k1", "k2", "k3", "low_var_kl", "abs", "mse"),
     "algo.gate": ("gap", "entropy", "soft_or", "none"),
     "algo.divergence": ("sampled", "reverse_kl", "forward_kl", "jsd"),
     "teacher.kind": ("live", "frozen", "ema"),
     "teacher.placement": ("prefix", "system", "user"),
+    "teacher.truncation": ("history", "left"),
+    "rollout.stop": ("env", "eos"),
     "skills.strategy": ("keyword", "full", "random", "ucb", "general_only", "none"),
+    "skills.keyword_match": ("word", "substring"),
+    "skills.student_match": ("task", "prompt"),
 }
 MULTI_CHOICES: dict[str, tuple[str, ...]] = {
     "teacher.privileged": ("skills", "expert_plan", "gold_answer"),
@@ -341,6 +372,12 @@ def _cross_checks(cfg: Config) -> list[str]:
         errors.append(f"teacher.ema_rate: must be in (0, 1), got {cfg.teacher.ema_rate}")
     if cfg.env.history_length < 0:
         errors.append(f"env.history_length: must be >= 0, got {cfg.env.history_length}")
+    if cfg.skills.student_match == "prompt" and cfg.skills.strategy not in ("keyword", "full"):
+        errors.append(
+            "skills.student_match=prompt matches keywords over the step prompt (every skill "
+            "with strategy=full), so skills.strategy must be keyword or full, got "
+            f"{cfg.skills.strategy!r}; use skills.student_match=task for other strategies"
+        )
     return errors
 
 

@@ -9,17 +9,9 @@ import yaml
 
 from sdar.train import checkpoint as ckpt
 from sdar.train.config import config_from_dict, load_config, merge, parse_overrides
-from sdar.train.evaluate import eval_settings, evaluate
-from sdar.train.methods import get_method
+from sdar.train.evaluate import panel_evaluation
 from sdar.train.seeding import derive_seed
-from sdar.train.setup import (
-    PrivilegedContext,
-    build_retriever,
-    env_parts,
-    make_policy,
-    make_venv,
-    rollout_settings,
-)
+from sdar.train.setup import build_retriever, env_parts, make_policy, make_venv
 
 
 def evaluate_checkpoint(
@@ -54,25 +46,10 @@ def evaluate_checkpoint(
         if latest is not None:
             ckpt.load_policy_weights(policy.model, latest)
     retriever = build_retriever(cfg, spec, derive_seed(cfg.run.seed, "skills"))
-    method = get_method(cfg.algo.method)
-    tasks = spec.eval_tasks(options, cfg.eval.episodes)
-    settings = eval_settings(
-        rollout_settings(cfg, spec, method, policy.chat_template_kwargs),
-        temperature=cfg.eval.temperature,
-        greedy=cfg.eval.greedy,
-        with_skills=with_skills,
-    )
-    venv = make_venv(cfg, spec, options, len(tasks))
+    venv = make_venv(cfg, spec, options, cfg.eval.episodes)
     try:
-        summary, _ = evaluate(
-            policy.model,
-            policy.tokenizer,
-            spec,
-            venv,
-            tasks,
-            settings,
-            PrivilegedContext(cfg, retriever, -1, list(range(len(tasks))), active=with_skills),
-            seed=derive_seed(cfg.run.seed, "eval"),
+        summary = panel_evaluation(
+            cfg, spec, options, policy, retriever, venv, with_skills=with_skills
         )
     finally:
         venv.close()

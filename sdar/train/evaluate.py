@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +15,11 @@ from sdar.envs.vector import VectorEnv
 from sdar.models.generate import SamplingParams
 from sdar.rollout.runner import RolloutSettings, run_episodes
 from sdar.rollout.types import Trajectory
+from sdar.train.config import Config
+from sdar.train.methods import get_method
+from sdar.train.policy import PolicyBundle
+from sdar.train.seeding import derive_seed, make_generator
+from sdar.train.setup import PrivilegedContext, rollout_settings
 
 
 def eval_settings(
@@ -26,24 +33,19 @@ def eval_settings(
         stop_strings=s.stop_strings,
         greedy=greedy,
     )
-    return RolloutSettings(
-        base.history_length,
-        base.think,
-        base.max_prompt_tokens,
-        sampling,
-        base.gen_batch_size,
-        base.chat_template_kwargs,
-        with_skills,
-    )
+    return dataclasses.replace(base, sampling=sampling, student_skills=with_skills)
 
 
-def summarise(trajs: list[Trajectory]) -> dict[str, Any]:
+def summarise(trajs: list[Trajectory], metric_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Success overall and per task type, plus the env's own episode metrics (means)."""
     records = [{"task_type": t.task.task_type, "won": t.won} for t in trajs]
     out = success_summary(records)
     n = max(len(trajs), 1)
     out["mean_length"] = sum(t.length for t in trajs) / n
     out["valid_ratio"] = sum(t.valid_ratio for t in trajs) / n
     out["worker_errors"] = sum(t.error is not None for t in trajs)
+    for key in metric_keys:
+        out[key] = sum(float(t.info.get(key, 0.0)) for t in trajs) / n
     return out
 
 
@@ -62,7 +64,7 @@ def evaluate(
 ) -> tuple[dict[str, Any], list[Trajectory]]:
     """Play every panel task once with ``settings``; returns the summary and trajectories."""
     model.eval()
-    generator = torch.Generator().manual_seed(seed)
+    generator = make_generator(seed, next(model.parameters()).device)
     trajs, _ = run_episodes(
         model,
         tokenizer,
@@ -75,4 +77,45 @@ def evaluate(
         generator,
         on_turn=on_turn,
     )
-    return summarise(trajs), trajs
+    return summarise(trajs, spec.episode_metrics), trajs
+
+
+def panel_evaluation(
+    cfg: Config,
+    spec: EnvSpec,
+    options: dict[str, Any],
+    policy: PolicyBundle,
+    retriever: Any,
+    venv: VectorEnv,
+    *,
+    with_skills: bool,
+    on_turn: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """The fixed panel (``eval.episodes`` tasks) played once with the eval sampling; the
+    one place the trainer and `sdar eval` assemble an evaluation."""
+    tasks = spec.eval_tasks(options, cfg.eval.episodes)
+    base = rollout_settings(cfg, spec, get_method(cfg.algo.method), policy.chat_template_kwargs)
+    settings = eval_settings(
+        base, temperature=cfg.eval.temperature, greedy=cfg.eval.greedy, with_skills=with_skills
+    )
+    privileged = PrivilegedContext(cfg, retriever, -1, list(range(len(tasks))), active=with_skills)
+    with policy.autocast():
+        summary, _ = evaluate(
+            policy.model,
+            policy.tokenizer,
+            spec,
+            venv,
+            tasks,
+            settings,
+            privileged,
+            seed=derive_seed(cfg.run.seed, "eval"),
+            on_turn=on_turn,
+        )
+    summary["panel_hash"] = panel_hash(tasks)
+    return summary
+
+
+def panel_hash(tasks: list[Task]) -> str:
+    """A short fingerprint of the panel (task ids and seeds in order), for comparing runs."""
+    text = "\n".join(f"{t.task_id}|{t.seed}" for t in tasks)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

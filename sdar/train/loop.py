@@ -1,6 +1,8 @@
 """The training loop, as a dataflow of named stages (SDAR_SPEC 1.5):
 
-    rollout -> rewards -> scoring (old, ref, teacher) -> advantages -> update -> log
+    rollout -> rewards and advantages -> scoring (old, ref, teacher) -> update -> log
+
+Each stage is a method of `Trainer` run under one timer (``time/<stage>`` in the logs).
 
 Each stage takes this rank's shard: the rollout plays ``tasks[rank::world_size]`` (whole
 GRPO groups, so group statistics never cross ranks) and the update consumes exactly the
@@ -10,10 +12,12 @@ derived from (seed, step, name, rank), so a resumed run repeats the uninterrupte
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +25,19 @@ import torch
 import yaml
 
 from sdar import algos
+from sdar.envs.base import EnvSpec
 from sdar.rollout.runner import run_episodes
 from sdar.rollout.types import StepSample, Trajectory
 from sdar.train import checkpoint as ckpt
 from sdar.train.config import Config, config_to_dict
-from sdar.train.evaluate import eval_settings, evaluate
+from sdar.train.evaluate import panel_evaluation
 from sdar.train.methods import get_method
 from sdar.train.plots import plot_run
-from sdar.train.scoring import score_samples
-from sdar.train.seeding import derive_seed
+from sdar.train.scoring import Scores, score_samples
+from sdar.train.seeding import derive_seed, make_generator
 from sdar.train.setup import (
     PrivilegedContext,
+    Progress,
     build_base_model,
     build_retriever,
     env_parts,
@@ -43,20 +49,32 @@ from sdar.train.sinks import make_sinks
 from sdar.train.update import UpdateInputs, update_policy
 
 logger = logging.getLogger(__name__)
-Progress = Callable[[str, int, int, dict[str, Any]], None]
 
 
 def assign_scores(
-    trajs: list[Trajectory], success_reward: float, invalid_penalty: float
+    trajs: list[Trajectory], spec: EnvSpec, success_reward: float, invalid_penalty: float
 ) -> list[StepSample]:
-    """Episode reward R = success_reward * won on every step, minus the per-step penalty."""
+    """Episode reward R (the env's rule, SDAR_SPEC 1.3) on every step, minus the per-step
+    invalid-action penalty."""
     samples = []
     for t in trajs:
-        episode = success_reward * float(t.won)
+        episode = spec.episode_reward(t.info, success_reward)
         for s in t.samples:
             s.score = episode - invalid_penalty * float(not s.valid)
             samples.append(s)
     return samples
+
+
+def pad_samples(
+    samples: list[StepSample], multiple: int, generator: torch.Generator
+) -> list[StepSample]:
+    """The authors' ``adjust_batch`` (mode copy): append randomly chosen samples until the
+    count divides ``multiple``. The copies enter the GRPO statistics and the loss."""
+    short = -len(samples) % multiple
+    if not samples or not short:
+        return samples
+    picks = torch.randint(len(samples), (short,), generator=generator).tolist()
+    return samples + [samples[i] for i in picks]
 
 
 def compute_advantages(
@@ -73,15 +91,39 @@ def compute_advantages(
     return torch.stack([by_traj[s.traj] for s in samples])
 
 
-def rollout_metrics(trajs: list[Trajectory], success_reward: float) -> dict[str, float]:
+def rollout_metrics(
+    trajs: list[Trajectory], spec: EnvSpec, success_reward: float
+) -> dict[str, float]:
     n = max(len(trajs), 1)
-    return {
-        "rollout/reward": sum(success_reward * t.won for t in trajs) / n,
+    out = {
+        "rollout/reward": sum(spec.episode_reward(t.info, success_reward) for t in trajs) / n,
         "rollout/success": sum(t.won for t in trajs) / n,
         "rollout/episode_length": sum(t.length for t in trajs) / n,
         "rollout/valid_ratio": sum(t.valid_ratio for t in trajs) / n,
         "rollout/worker_errors": float(sum(t.error is not None for t in trajs)),
     }
+    for key in spec.episode_metrics:
+        out[f"rollout/{key}"] = sum(float(t.info.get(key, 0.0)) for t in trajs) / n
+    return out
+
+
+@contextlib.contextmanager
+def timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Record the wall time of the block as ``time/<name>`` (seconds)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[f"time/{name}"] = time.perf_counter() - start
+
+
+@dataclass
+class Rollout:
+    """What the rollout stage hands to the later stages of one training step."""
+
+    trajs: list[Trajectory]
+    privileged: PrivilegedContext
+    stats: dict[str, float]
 
 
 class Trainer:
@@ -171,114 +213,139 @@ class Trainer:
         return tasks[self.rank :: self.world_size]
 
     def train_step(self, step: int, venv: Any) -> tuple[dict[str, float], list[Trajectory]]:
-        cfg, method, policy = self.cfg, self.method, self.policy
+        """One step as a dataflow: rollout -> rewards and advantages -> scoring -> update."""
         timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        # step 1: rollout (this rank's groups)
+        with timed(timings, "step"):
+            with timed(timings, "rollout"):
+                rollout = self._rollout(step, venv)
+            with timed(timings, "advantages"):
+                samples, adv = self._advantages(step, rollout.trajs)
+            with timed(timings, "score"):
+                scores = self._score(samples)
+            with timed(timings, "update"):
+                lam = self._rlsd_lambda(step)
+                upd = self._update(step, UpdateInputs(samples, scores, adv, lam))
+                self._update_bandit(rollout.privileged, rollout.trajs)
+        metrics = {
+            "step": step,
+            **rollout_metrics(rollout.trajs, self.spec, self.success_reward),
+            **upd,
+            **scores.metrics,
+            **timings,
+            "rollout/samples": float(len(samples)),
+            "rollout/tokens_generated": float(rollout.stats["tokens_generated"]),
+            "rollout/prompt_truncated": float(rollout.stats["prompt_truncated"]),
+            "rollout/advantage_abs_mean": float(adv.abs().mean()) if len(adv) else 0.0,
+        }
+        if self.method.rlsd:
+            metrics["rlsd/lambda"] = lam
+        return metrics, rollout.trajs
+
+    def _rollout(self, step: int, venv: Any) -> Rollout:
+        """Play this rank's groups: G slots per task, sampled on the policy's device."""
+        cfg, policy = self.cfg, self.policy
         tasks = self._tasks(step)
         g = cfg.rollout.group_size
         slot_tasks = [t for t in tasks for _ in range(g)]
         first_group = self.rank * len(tasks)
         groups = [first_group + i for i in range(len(tasks)) for _ in range(g)]
         privileged = PrivilegedContext(
-            cfg, self.retriever, step, groups, active=method.needs_teacher or method.student_skills
-        )
-        settings = rollout_settings(cfg, self.spec, method, policy.chat_template_kwargs)
-        gen = torch.Generator().manual_seed(derive_seed(cfg.run.seed, step, "rollout", self.rank))
-        policy.model.eval()
-        cb = (
-            (lambda turn, active: self.progress("rollout", turn, 0, {"active": active}))
-            if self.progress
-            else None
-        )
-        trajs, rstats = run_episodes(
-            policy.model,
-            policy.tokenizer,
-            venv,
-            self.spec,
-            slot_tasks,
+            cfg,
+            self.retriever,
+            step,
             groups,
-            privileged,
-            settings,
-            gen,
-            on_turn=cb,
+            active=self.method.needs_teacher or self.method.student_skills,
         )
-        timings["time/rollout"] = time.perf_counter() - t0
-        # step 2: rewards and group advantages
-        samples = assign_scores(trajs, self.success_reward, self.invalid_penalty)
+        settings = rollout_settings(cfg, self.spec, self.method, policy.chat_template_kwargs)
+        gen = make_generator(derive_seed(cfg.run.seed, step, "rollout", self.rank), policy.device)
+        policy.model.eval()
+        with policy.autocast():
+            trajs, stats = run_episodes(
+                policy.model,
+                policy.tokenizer,
+                venv,
+                self.spec,
+                slot_tasks,
+                groups,
+                privileged,
+                settings,
+                gen,
+                on_turn=self._turn_callback("rollout"),
+            )
+        return Rollout(trajs, privileged, stats)
+
+    def _advantages(
+        self, step: int, trajs: list[Trajectory]
+    ) -> tuple[list[StepSample], torch.Tensor]:
+        cfg = self.cfg
+        samples = assign_scores(trajs, self.spec, self.success_reward, self.invalid_penalty)
+        if cfg.optim.pad_batch:
+            pad_gen = make_generator(derive_seed(cfg.run.seed, step, "pad", self.rank))
+            samples = pad_samples(samples, cfg.optim.mini_batch_size, pad_gen)
         adv = compute_advantages(samples, trajs, cfg.algo.adv_stats, cfg.algo.adv_norm_by_std)
-        # step 3: scoring passes without gradient
-        t1 = time.perf_counter()
-        scores = score_samples(
+        return samples, adv
+
+    def _score(self, samples: list[StepSample]) -> Scores:
+        """Old, reference and teacher log-probs of the sampled ids, without gradient."""
+        cfg = self.cfg
+        return score_samples(
             samples,
-            policy,
+            self.policy,
             self.spec,
             need_ref=cfg.algo.kl_coef > 0,
-            need_teacher=method.needs_teacher,
+            need_teacher=self.method.needs_teacher,
             teacher_kind=cfg.teacher.kind,
             teacher_placement=cfg.teacher.placement,
             teacher_max_prompt_tokens=cfg.teacher.max_prompt_tokens,
+            teacher_truncation=cfg.teacher.truncation,
             history_length=cfg.env.history_length,
             think=cfg.env.think,
             temperature=cfg.rollout.temperature,
             token_budget=cfg.optim.score_token_budget,
         )
-        timings["time/score"] = time.perf_counter() - t1
-        # step 4: update
-        t2 = time.perf_counter()
-        lam = (
-            algos.rlsd_lambda(
-                step - 1, lam0=cfg.algo.rlsd_lambda0, decay_steps=cfg.algo.rlsd_decay_steps
-            )
-            if method.rlsd
-            else 0.0
-        )
-        inputs = UpdateInputs(samples, scores, adv, lam)
-        upd_gen = torch.Generator().manual_seed(
-            derive_seed(cfg.run.seed, step, "update", self.rank)
-        )
+
+    def _rlsd_lambda(self, step: int) -> float:
+        """RLSD's λ_k with k the training step counted from 1, as the authors' global_steps."""
+        if not self.method.rlsd:
+            return 0.0
+        a = self.cfg.algo
+        return algos.rlsd_lambda(step, lam0=a.rlsd_lambda0, decay_steps=a.rlsd_decay_steps)
+
+    def _update(self, step: int, inputs: UpdateInputs) -> dict[str, float]:
+        cfg, policy = self.cfg, self.policy
         # Divergence ablations need full teacher logits in the update; the live teacher is
         # the policy itself, scored without gradient (config requires teacher.kind=live).
-        teacher_for_div = policy.model if cfg.algo.divergence != "sampled" else None
         upd = update_policy(
             policy.model,
             self.optimizer,
             self.scheduler,
             inputs,
-            method,
+            self.method,
             cfg.algo,
             cfg.optim,
             pad_id=policy.pad_id,
             device=policy.device,
             temperature=cfg.rollout.temperature,
-            generator=upd_gen,
-            teacher_model=teacher_for_div,
+            generator=make_generator(derive_seed(cfg.run.seed, step, "update", self.rank)),
+            teacher_model=policy.model if cfg.algo.divergence != "sampled" else None,
+            autocast=policy.autocast,
         )
         if cfg.teacher.kind == "ema":
             policy.update_ema()
-        self._update_bandit(privileged, trajs)
-        timings["time/update"] = time.perf_counter() - t2
-        timings["time/step"] = time.perf_counter() - t0
-        metrics = {
-            "step": step,
-            **rollout_metrics(trajs, self.success_reward),
-            **upd,
-            **scores.metrics,
-            **timings,
-            "rollout/samples": float(len(samples)),
-            "rollout/tokens_generated": float(rstats["tokens_generated"]),
-            "rollout/prompt_truncated": float(rstats["prompt_truncated"]),
-            "rollout/advantage_abs_mean": float(adv.abs().mean()) if len(adv) else 0.0,
-        }
-        if method.rlsd:
-            metrics["rlsd/lambda"] = lam
-        return metrics, trajs
+        return upd
+
+    def _turn_callback(self, phase: str) -> Callable[[int, int], None] | None:
+        if self.progress is None:
+            return None
+        progress = self.progress
+        return lambda turn, active: progress(phase, turn, 0, {"active": active})
 
     def _update_bandit(self, privileged: PrivilegedContext, trajs: list[Trajectory]) -> None:
         by_group: dict[int, list[float]] = {}
         types: dict[int, str] = {}
         for t in trajs:
-            by_group.setdefault(t.group, []).append(self.success_reward * float(t.won))
+            reward = self.spec.episode_reward(t.info, self.success_reward)
+            by_group.setdefault(t.group, []).append(reward)
             types[t.group] = t.task.task_type
         for group, rewards in by_group.items():
             skills = privileged.by_group.get(group, ("", ()))[1]
@@ -287,30 +354,15 @@ class Trainer:
 
     # -- evaluation and logging -------------------------------------------------------------
     def evaluate(self, step: int, eval_venv: Any, with_skills: bool = False) -> dict[str, Any]:
-        cfg = self.cfg
-        tasks = self.spec.eval_tasks(self.options, cfg.eval.episodes)
-        base = rollout_settings(cfg, self.spec, self.method, self.policy.chat_template_kwargs)
-        settings = eval_settings(
-            base, temperature=cfg.eval.temperature, greedy=cfg.eval.greedy, with_skills=with_skills
-        )
-        privileged = PrivilegedContext(
-            cfg, self.retriever, -1, list(range(len(tasks))), active=with_skills
-        )
-        cb = (
-            (lambda turn, active: self.progress("eval", turn, 0, {"active": active}))
-            if self.progress
-            else None
-        )
-        summary, _ = evaluate(
-            self.policy.model,
-            self.policy.tokenizer,
+        summary = panel_evaluation(
+            self.cfg,
             self.spec,
+            self.options,
+            self.policy,
+            self.retriever,
             eval_venv,
-            tasks,
-            settings,
-            privileged,
-            seed=derive_seed(cfg.run.seed, "eval"),
-            on_turn=cb,
+            with_skills=with_skills,
+            on_turn=self._turn_callback("eval"),
         )
         summary.update(step=step, with_skills=with_skills)
         ckpt.append_jsonl(self.run_dir / "evals.jsonl", summary)

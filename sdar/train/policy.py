@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from sdar.models.load import frozen_copy, reference_context
+from sdar.models.load import autocast_context, frozen_copy, reference_context
 
 
 @dataclass
@@ -24,6 +24,8 @@ class PolicyBundle:
     model: Any
     tokenizer: Any
     device: torch.device
+    compute_dtype: torch.dtype = torch.float32
+    """Forward/backward precision under autocast; the weights themselves stay fp32."""
     lora: bool = False
     reference: Any | None = None
     ema: dict[str, torch.Tensor] | None = None
@@ -34,10 +36,15 @@ class PolicyBundle:
     def pad_id(self) -> int:
         return int(self.tokenizer.pad_token_id)
 
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Mixed-precision context for every forward (and backward) pass of this policy."""
+        return autocast_context(self.device, self.compute_dtype)
+
     def ensure_reference(self) -> None:
-        """Keep a frozen copy of the current weights (full fine-tuning only)."""
+        """Keep a frozen copy of the current weights (full fine-tuning only), stored in the
+        compute precision: it only runs without gradient."""
         if not self.lora and self.reference is None:
-            self.reference = frozen_copy(self.model)
+            self.reference = frozen_copy(self.model, dtype=self.compute_dtype)
 
     @contextlib.contextmanager
     def as_reference(self) -> Iterator[Any]:

@@ -40,6 +40,7 @@ def teacher_contexts(
     think: bool,
     placement: str,
     max_prompt_tokens: int,
+    truncation: str = "history",
 ) -> list[TeacherContext]:
     """Teacher inputs: the student's step messages + privileged text + the same ids."""
     out = []
@@ -58,6 +59,7 @@ def teacher_contexts(
                 placement=placement,
                 max_prompt_tokens=max_prompt_tokens,
                 chat_template_kwargs=policy.chat_template_kwargs,
+                truncation=truncation,
             )
         )
     return out
@@ -74,6 +76,7 @@ def score_samples(
     teacher_kind: str,
     teacher_placement: str,
     teacher_max_prompt_tokens: int,
+    teacher_truncation: str = "history",
     history_length: int,
     think: bool,
     temperature: float,
@@ -88,34 +91,36 @@ def score_samples(
         device=policy.device,
     )
     policy.model.eval()
-    old, entropy = score(policy.model, prompts, responses, with_entropy=True, **kw)
-    ref = None
-    if need_ref:
-        with policy.as_reference() as ref_model:
-            ref, _ = score(ref_model, prompts, responses, **kw)
-    teacher, ok, contexts, metrics = None, None, None, {}
-    if need_teacher:
-        contexts = teacher_contexts(
-            samples,
-            policy,
-            spec,
-            history_length=history_length,
-            think=think,
-            placement=teacher_placement,
-            max_prompt_tokens=teacher_max_prompt_tokens,
-        )
-        ok = [not c.dropped for c in contexts]
-        keep = [i for i, good in enumerate(ok) if good]
-        teacher = [torch.zeros(len(r)) for r in responses]
-        if keep:
-            with policy.as_teacher(teacher_kind) as t_model:
-                scored, _ = score(
-                    t_model,
-                    [contexts[i].prompt_ids for i in keep],
-                    [contexts[i].response_ids for i in keep],
-                    **kw,
-                )
-            for i, lp in zip(keep, scored, strict=True):
-                teacher[i] = lp
-        metrics = teacher_stats(contexts)
+    with policy.autocast():  # the same compute precision as the update's forward
+        old, entropy = score(policy.model, prompts, responses, with_entropy=True, **kw)
+        ref = None
+        if need_ref:
+            with policy.as_reference() as ref_model:
+                ref, _ = score(ref_model, prompts, responses, **kw)
+        teacher, ok, contexts, metrics = None, None, None, {}
+        if need_teacher:
+            contexts = teacher_contexts(
+                samples,
+                policy,
+                spec,
+                history_length=history_length,
+                think=think,
+                placement=teacher_placement,
+                max_prompt_tokens=teacher_max_prompt_tokens,
+                truncation=teacher_truncation,
+            )
+            ok = [not c.dropped for c in contexts]
+            keep = [i for i, good in enumerate(ok) if good]
+            teacher = [torch.zeros(len(r)) for r in responses]
+            if keep:
+                with policy.as_teacher(teacher_kind) as t_model:
+                    scored, _ = score(
+                        t_model,
+                        [contexts[i].prompt_ids for i in keep],
+                        [contexts[i].response_ids for i in keep],
+                        **kw,
+                    )
+                for i, lp in zip(keep, scored, strict=True):
+                    teacher[i] = lp
+            metrics = teacher_stats(contexts)
     return Scores(old, entropy, ref, teacher, ok, contexts, metrics)

@@ -13,12 +13,12 @@ from sdar.envs.base import EnvSpec, Task
 from sdar.envs.registry import get_env_spec
 from sdar.envs.vector import VectorEnv
 from sdar.models.generate import SamplingParams
-from sdar.models.load import load_policy
+from sdar.models.load import autocast_context, load_policy, resolve_dtype
 from sdar.models.tiny import build_tiny_model, build_word_tokenizer, save_tiny
 from sdar.rollout.runner import RolloutSettings
 from sdar.skills.bank import builtin_bank_dir, load_bank
 from sdar.skills.privileged import build_privileged_text
-from sdar.skills.retrieve import make_retriever
+from sdar.skills.retrieve import make_retriever, prompt_skills
 from sdar.skills.teacher_prompt import SKILL_HEADER
 from sdar.train.config import Config
 from sdar.train.methods import Method
@@ -29,6 +29,10 @@ from sdar.train.sft import collect_expert_steps, expert_response, sft_examples, 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int, dict[str, Any]], None]
+
+MASTER_DTYPE = "float32"
+"""Trained weights, gradients and AdamW state stay fp32 (an AdamW step at lr 1e-6 is below
+half a bf16 ulp for almost every weight); ``model.dtype`` is the compute precision."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -57,7 +61,7 @@ def rollout_settings(
         max_new_tokens=r.max_new_tokens,
         temperature=r.temperature,
         top_p=r.top_p,
-        stop_strings=spec.stop_strings,
+        stop_strings=spec.stop_strings if r.stop == "env" else (),
     )
     return RolloutSettings(
         cfg.env.history_length,
@@ -67,14 +71,32 @@ def rollout_settings(
         r.gen_batch_size,
         chat_kwargs,
         method.student_skills,
+        student_match=student_matcher(cfg, spec),
     )
+
+
+def student_matcher(cfg: Config, spec: EnvSpec) -> Callable[[str], str] | None:
+    """``skills.student_match=prompt``: step prompt -> the student's skill text, matched at
+    every step as the authors' Skill-GRPO does; None for ``task`` (the teacher's retrieval)."""
+    s = cfg.skills
+    if s.student_match != "prompt":
+        return None
+    bank = load_bank(Path(s.dir) if s.dir else builtin_bank_dir(spec.name))
+    full = s.strategy == "full"
+    return lambda prompt: prompt_skills(bank, prompt, match=s.keyword_match, full=full).text
 
 
 def build_retriever(cfg: Config, spec: EnvSpec, seed: int) -> Any:
     bank = None
     if cfg.skills.strategy != "none":
         bank = load_bank(Path(cfg.skills.dir) if cfg.skills.dir else builtin_bank_dir(spec.name))
-    return make_retriever(cfg.skills.strategy, bank, seed=seed, ucb_c=cfg.skills.ucb_c)
+    return make_retriever(
+        cfg.skills.strategy,
+        bank,
+        seed=seed,
+        ucb_c=cfg.skills.ucb_c,
+        keyword_match=cfg.skills.keyword_match,
+    )
 
 
 class PrivilegedContext:
@@ -191,11 +213,11 @@ def build_base_model(
         )
         save_tiny(model, tokenizer, run_dir / "base_model")
         model, tokenizer = load_policy(
-            str(run_dir / "base_model"), device=str(device), dtype=cfg.model.dtype, seed=seed
+            str(run_dir / "base_model"), device=str(device), dtype=MASTER_DTYPE, seed=seed
         )
     else:
         model, tokenizer = load_policy(
-            cfg.model.name, device=str(device), dtype=cfg.model.dtype, seed=seed
+            cfg.model.name, device=str(device), dtype=MASTER_DTYPE, seed=seed
         )
     losses: list[float] = []
     if cfg.sft.episodes and steps:
@@ -211,17 +233,18 @@ def build_base_model(
             seed=derive_seed(seed, "sft-mix"),
         )
         cb = (lambda i, n, loss: progress("sft", i, n, {"loss": loss})) if progress else None
-        losses = train_sft(
-            model,
+        with autocast_context(device, resolve_dtype(cfg.model.dtype, device)):
+            losses = train_sft(
+                model,
             examples,
-            pad_id=int(tokenizer.pad_token_id),
-            device=device,
-            epochs=cfg.sft.epochs,
-            lr=cfg.sft.lr,
-            batch_size=cfg.sft.batch_size,
-            seed=derive_seed(seed, "sft-train"),
-            progress=cb,
-        )
+                pad_id=int(tokenizer.pad_token_id),
+                device=device,
+                epochs=cfg.sft.epochs,
+                lr=cfg.sft.lr,
+                batch_size=cfg.sft.batch_size,
+                seed=derive_seed(seed, "sft-train"),
+                progress=cb,
+            )
     if cfg.model.name == "tiny" or losses:
         save_tiny(model, tokenizer, run_dir / "base_model")
     return model, tokenizer, losses
@@ -243,7 +266,7 @@ def make_policy(
         model, tokenizer = load_policy(
             base_model_path(cfg, run_dir),
             device=str(device),
-            dtype=cfg.model.dtype,
+            dtype=MASTER_DTYPE,
             lora=lora,
             gradient_checkpointing=cfg.model.gradient_checkpointing,
             seed=cfg.run.seed,
@@ -252,6 +275,7 @@ def make_policy(
         model,
         tokenizer,
         device,
+        compute_dtype=resolve_dtype(cfg.model.dtype, device),
         lora=lora is not None,
         ema_rate=cfg.teacher.ema_rate,
         chat_template_kwargs=chat_kwargs(cfg),

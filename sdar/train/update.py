@@ -1,19 +1,29 @@
 """The actor update: mini-batches of step-samples, micro-batches with accumulation.
 
-Per micro-batch (SDAR_SPEC section 2, token-mean over the micro-batch's valid tokens,
-divided by the accumulation count):
+Per mini-batch (SDAR_SPEC section 2):
 
     L = c_pg * L_PG + c_KL * L_KL - c_ent * H + L_extra
 
 where L_extra is lambda * L_SDAR (sdar, opsd, grpo_opsd) or lambda_SD * L_SD (skill_sd),
 and RLSD replaces the advantage by its token re-weighting instead of adding a term.
-Gradients are clipped to ``grad_clip``; a step with a non-finite norm is skipped.
+
+Every term is aggregated over the whole mini-batch (``algo.loss_agg_mode``): a
+micro-batch k adds ``agg(x_k, m_k) * units(m_k) / units(m)``, where ``units`` counts the
+valid tokens (token-mean) or non-empty rows (seq-mean modes) of the term's mask over the
+micro-batch and the mini-batch. So the accumulated gradient equals the gradient of the
+mini-batch in one pass, whatever the micro-batch size or the length sorting (dividing
+each micro-batch's mean by the number of micro-batches would let tokens of short
+micro-batches weigh more). Gradients are clipped to ``grad_clip``; a step with a
+non-finite norm is skipped. Forward and backward run under the policy's autocast (bf16
+compute on fp32 master weights where the device supports it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +47,28 @@ class UpdateInputs:
     rlsd_lambda: float = 0.0
 
 
+@dataclass(frozen=True)
+class Units:
+    """Denominators of one mini-batch: what each term's aggregation divides by."""
+
+    all: float
+    """Valid tokens (token-mean) or non-empty rows (seq-mean) over every sample."""
+    teacher: float
+    """The same over the samples whose teacher context was kept (distillation terms)."""
+
+    @staticmethod
+    def of(samples: list[StepSample], teacher_ok: list[bool] | None, agg: str) -> Units:
+        def count(s: StepSample) -> int:
+            n = len(s.response_ids)
+            return n if agg == "token-mean" else int(n > 0)
+
+        ok = teacher_ok or [False] * len(samples)
+        return Units(
+            all=float(sum(count(s) for s in samples)),
+            teacher=float(sum(count(s) for s, good in zip(samples, ok, strict=True) if good)),
+        )
+
+
 def pad_rows(rows: list[torch.Tensor], width: int) -> torch.Tensor:
     """List of 1-D tensors -> [B, width], zero-padded on the right."""
     out = torch.zeros(len(rows), width)
@@ -45,21 +77,20 @@ def pad_rows(rows: list[torch.Tensor], width: int) -> torch.Tensor:
     return out
 
 
-def _student_and_teacher_logits(
-    model, batch: Batch, teacher_batch: Batch, temperature: float, teacher_model
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full-vocabulary logits on the response positions, for the divergence ablations."""
+def _response_logits(m, b: Batch, temperature: float) -> torch.Tensor:
+    """Full-vocabulary logits [B, T, V] on the response positions (divergence ablations)."""
+    out = m(
+        input_ids=b.input_ids, attention_mask=b.attention_mask, position_ids=b.position_ids
+    ).logits
+    t = b.response_mask.shape[1]
+    return out[:, b.prompt_len - 1 : b.prompt_len - 1 + t].float() / temperature
 
-    def logits(m, b: Batch) -> torch.Tensor:
-        out = m(
-            input_ids=b.input_ids, attention_mask=b.attention_mask, position_ids=b.position_ids
-        ).logits
-        t = b.response_mask.shape[1]
-        return out[:, b.prompt_len - 1 : b.prompt_len - 1 + t].float() / temperature
 
-    with torch.no_grad():
-        t_logits = logits(teacher_model, teacher_batch)
-    return logits(model, batch), t_logits
+def _weighted(term: torch.Tensor, mask: torch.Tensor, agg: str, total: float) -> torch.Tensor:
+    """This micro-batch's share of a mini-batch aggregate (see the module docstring)."""
+    if total <= 0:
+        return torch.zeros((), device=term.device)
+    return term * (algos.agg_units(mask, agg) / total)
 
 
 def micro_loss(
@@ -68,19 +99,22 @@ def micro_loss(
     inputs: UpdateInputs,
     method: Method,
     algo: AlgoConfig,
+    units: Units,
     *,
     pad_id: int,
     device: torch.device,
     temperature: float,
     teacher_model=None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Loss of one micro-batch (before the accumulation scaling) and its metrics."""
+    """This micro-batch's contribution to the mini-batch loss, and its metrics
+    (per-micro-batch token means, weighted by the caller)."""
     samples = [inputs.samples[i] for i in idx]
     sc = inputs.scores
+    agg = algo.loss_agg_mode
     batch = collate(
         [s.prompt_ids for s in samples], [s.response_ids for s in samples], pad_id, device
     )
-    need_ent = algo.entropy_coef > 0 or algo.gate in ("entropy", "soft_or")
+    need_ent = algo.entropy_coef > 0 or algo.gate in algos.GATES_NEEDING_ENTROPY
     lp, ent = response_logprobs(model, batch, temperature=temperature, with_entropy=need_ent)
     width = lp.shape[1]
     mask = batch.response_mask.float()
@@ -89,20 +123,11 @@ def micro_loss(
     metrics: dict[str, torch.Tensor] = {}
     teacher = ok_mask = None
     if sc.teacher is not None:
-        ok = torch.tensor([sc.teacher_ok[i] for i in idx], dtype=torch.float32, device=device)
-        ok_mask = mask * ok[:, None]
+        ok = torch.tensor([sc.teacher_ok[i] for i in idx], dtype=torch.bool, device=device)
+        ok_mask = mask * ok[:, None].float()
         # Where the teacher context was dropped, teacher := old gives a neutral RLSD weight.
-        teacher = torch.stack(
-            [
-                t if good else o
-                for t, o, good in zip(
-                    pad_rows([sc.teacher[i] for i in idx], width).to(device),
-                    old,
-                    ok.bool(),
-                    strict=True,
-                )
-            ]
-        )
+        scored = pad_rows([sc.teacher[i] for i in idx], width).to(device)
+        teacher = torch.where(ok[:, None], scored, old)
     if method.rlsd:
         adv = algos.rlsd_advantages(
             adv, teacher, old, mask, lam=inputs.rlsd_lambda, clip=algo.rlsd_clip
@@ -117,22 +142,23 @@ def micro_loss(
             clip_low=algo.clip_low,
             clip_high=algo.clip_high,
             dual_clip=algo.dual_clip,
+            agg=agg,
         )
-        loss = loss + pg
+        loss = loss + _weighted(pg, mask, agg, units.all)
         metrics.update({f"actor/{k}": v for k, v in m.items()})
     if algo.kl_coef > 0 and sc.ref is not None:
         ref = pad_rows([sc.ref[i] for i in idx], width).to(device)
-        kl = algos.agg_loss(algos.kl_penalty(lp, ref, algo.kl_kind), mask)
-        loss = loss + algo.kl_coef * kl
+        kl = algos.agg_loss(algos.kl_penalty(lp, ref, algo.kl_kind), mask, agg)
+        loss = loss + algo.kl_coef * _weighted(kl, mask, agg, units.all)
         metrics["actor/kl"] = kl.detach()
     if ent is not None:
-        ent_mean = algos.agg_loss(ent, mask)
-        loss = loss - algo.entropy_coef * ent_mean
+        ent_mean = algos.agg_loss(ent, mask, agg)
+        loss = loss - algo.entropy_coef * _weighted(ent_mean, mask, agg, units.all)
         metrics["actor/entropy"] = ent_mean.detach()
     if method.distill == "sdar":
         ent_d = ent.detach() if ent is not None else None
         sd, m = algos.sdar_loss(
-            lp, teacher, ok_mask, beta=algo.gate_beta, gate=algo.gate, entropy=ent_d
+            lp, teacher, ok_mask, beta=algo.gate_beta, gate=algo.gate, entropy=ent_d, agg=agg
         )
         metrics.update({f"sdar/{k}": v for k, v in m.items()})
         if algo.divergence != "sampled":
@@ -143,18 +169,17 @@ def micro_loss(
                 pad_id,
                 device,
             )
-            gap = (teacher - lp).detach()
-            gate = (
-                torch.sigmoid(algo.gate_beta * gap) if algo.gate == "gap" else torch.ones_like(gap)
-            )
+            # The same `sdar.algos` gate as the sampled-token term, on the same detached gap.
+            gate_fn = algos.get_gate(algo.gate)
+            gate = gate_fn((teacher - lp).detach(), ent_d, ok_mask, algo.gate_beta).detach()
             sd = _divergence_term(
                 model, teacher_model, batch, t_batch, gate, ok_mask, algo, temperature
             )
             metrics["sdar/divergence"] = sd.detach()
-        loss = loss + algo.sdar_coef * sd
+        loss = loss + algo.sdar_coef * _weighted(sd, ok_mask, agg, units.teacher)
     elif method.distill == "skill_sd":
-        sd, m = algos.skill_sd_loss(lp, old, teacher, ok_mask)
-        loss = loss + algo.skill_sd_coef * sd
+        sd, m = algos.skill_sd_loss(lp, old, teacher, ok_mask, agg=agg)
+        loss = loss + algo.skill_sd_coef * _weighted(sd, ok_mask, agg, units.teacher)
         metrics.update({f"skill_sd/{k}": v for k, v in m.items()})
     metrics["actor/loss"] = loss.detach()
     return loss, metrics
@@ -170,14 +195,24 @@ def _divergence_term(
     algo: AlgoConfig,
     temperature: float,
 ) -> torch.Tensor:
-    """Ablation: a full-distribution divergence, weighted by the same detached gap gate."""
-    s_logits, t_logits = _student_and_teacher_logits(
-        model, batch, t_batch, temperature, teacher_model
-    )
+    """Ablation: a full-distribution divergence, weighted by the detached SDAR gate."""
+    with torch.no_grad():
+        t_logits = _response_logits(teacher_model, t_batch, temperature)
+    s_logits = _response_logits(model, batch, temperature)
     div = algos.distill_divergence(
         s_logits, t_logits, mask, algo.divergence, topk=algo.divergence_topk or None
     )
-    return algos.agg_loss(gate * div, mask)
+    return algos.agg_loss(gate * div, mask, algo.loss_agg_mode)
+
+
+def mini_batches(
+    inputs: UpdateInputs, optim: OptimConfig, generator: torch.Generator
+) -> list[list[int]]:
+    """Sample indices of each mini-batch: contiguous slices of the batch (the authors'
+    ``shuffle=False``) or of a seeded permutation (``optim.shuffle``)."""
+    n = len(inputs.samples)
+    order = torch.randperm(n, generator=generator).tolist() if optim.shuffle else list(range(n))
+    return [order[i : i + optim.mini_batch_size] for i in range(0, n, optim.mini_batch_size)]
 
 
 def update_policy(
@@ -194,41 +229,55 @@ def update_policy(
     temperature: float,
     generator: torch.Generator,
     teacher_model=None,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> dict[str, float]:
-    """One PPO epoch over the samples: shuffled mini-batches, accumulated micro-batches."""
+    """One PPO epoch over the samples: mini-batches, accumulated micro-batches.
+
+    Logged values are token-weighted means over each mini-batch (so they do not depend
+    on the micro-batch size), then averaged over the mini-batches."""
     model.train()
-    n = len(inputs.samples)
-    order = torch.randperm(n, generator=generator).tolist()
     sums: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     skipped = 0
-    for start in range(0, n, optim.mini_batch_size):
-        # Micro-batches of similar length waste less compute on padding.
-        mini = sorted(
-            order[start : start + optim.mini_batch_size],
+    minis = mini_batches(inputs, optim, generator)
+    ok = inputs.scores.teacher_ok if inputs.scores.teacher is not None else None
+    for mini in minis:
+        # Micro-batches of similar length waste less compute on padding; the mini-batch
+        # denominators keep the weighting independent of this layout.
+        ordered = sorted(
+            mini,
             key=lambda i: len(inputs.samples[i].prompt_ids) + len(inputs.samples[i].response_ids),
         )
-        micros = [
-            mini[i : i + optim.micro_batch_size]
-            for i in range(0, len(mini), optim.micro_batch_size)
-        ]
+        units = Units.of(
+            [inputs.samples[i] for i in ordered],
+            [ok[i] for i in ordered] if ok is not None else None,
+            algo.loss_agg_mode,
+        )
+        tokens = float(sum(len(inputs.samples[i].response_ids) for i in ordered)) or 1.0
+        mini_metrics: dict[str, float] = defaultdict(float)
         optimizer.zero_grad(set_to_none=True)
-        for micro in micros:
-            loss, metrics = micro_loss(
-                model,
-                micro,
-                inputs,
-                method,
-                algo,
-                pad_id=pad_id,
-                device=device,
-                temperature=temperature,
-                teacher_model=teacher_model,
-            )
-            (loss / len(micros)).backward()
+        for start in range(0, len(ordered), optim.micro_batch_size):
+            micro = ordered[start : start + optim.micro_batch_size]
+            with autocast():
+                loss, metrics = micro_loss(
+                    model,
+                    micro,
+                    inputs,
+                    method,
+                    algo,
+                    units,
+                    pad_id=pad_id,
+                    device=device,
+                    temperature=temperature,
+                    teacher_model=teacher_model,
+                )
+            loss.backward()
+            share = sum(len(inputs.samples[i].response_ids) for i in micro) / tokens
             for k, v in metrics.items():
-                sums[k] += float(v)
-                counts[k] += 1
+                mini_metrics[k] += float(v) * share
+        for k, v in mini_metrics.items():
+            sums[k] += v
+            counts[k] += 1
         params = [p for p in model.parameters() if p.requires_grad]
         norm = float(torch.nn.utils.clip_grad_norm_(params, optim.grad_clip))
         if math.isfinite(norm):
@@ -241,6 +290,6 @@ def update_policy(
             scheduler.step()
     out = {k: sums[k] / counts[k] for k in sums}
     out["actor/skipped_steps"] = float(skipped)
-    out["actor/optimizer_steps"] = float(math.ceil(n / optim.mini_batch_size))
+    out["actor/optimizer_steps"] = float(len(minis))
     out["actor/lr"] = optimizer.param_groups[0]["lr"]
     return out

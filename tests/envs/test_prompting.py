@@ -34,7 +34,8 @@ def test_first_step_has_no_history():
     assert text.startswith(ALFRED_ROLE)
     assert text.count(f"Your task is to: {GOAL}") == 1  # not repeated when in observation
     assert "Prior to this step" not in text and "[Observation" not in text
-    assert "'go to fridge 1', 'look', 'inventory'" in text
+    # the authors' layout: each action quoted, joined by a newline and a space
+    assert "['go to fridge 1'\n 'look'\n 'inventory']" in text
 
 
 def test_later_step_history_window():

@@ -93,8 +93,8 @@ def test_reference_is_the_initial_policy(tmp_path):
 
 
 def test_scores_and_advantages_follow_the_spec(tmp_path):
-    _, _, trajs = one_step(tmp_path, "grpo")
-    samples = assign_scores(trajs, 10.0, 0.1)
+    trainer, _, trajs = one_step(tmp_path, "grpo")
+    samples = assign_scores(trajs, trainer.spec, 10.0, 0.1)
     for t in trajs:
         for s in t.samples:
             assert s.score == pytest.approx(10.0 * t.won - 0.1 * (not s.valid))
