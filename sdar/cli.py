@@ -7,6 +7,9 @@ and draws progress bars.
     sdar eval (RUN_DIR | --model NAME) [--preset NAME] [key=value ...]
     sdar presets | sdar methods | sdar envs
     sdar play ENV --agent expert|random|walkthrough --episodes N [--json]
+    sdar play searchqa --agent oracle|random [--corpus FILE --questions FILE] [--json]
+    sdar eval-retriever --corpus FILE --questions FILE [--retriever R] [--topk K] [--json]
+    sdar serve-retriever [--corpus FILE] [--port P] [--host 127.0.0.1]
     sdar skills show --env ENV (--task-type T | --task TEXT | --data-source D)
     sdar skills check DIR
     sdar bench [NAME]
@@ -223,6 +226,9 @@ def cmd_play(args: argparse.Namespace) -> int:
 
     bars = Bars(sys.stderr.isatty() and not args.json)
     options = dict(json.loads(args.options)) if args.options else None
+    for key in ("corpus", "questions"):
+        if getattr(args, key):
+            options = {**(options or {}), key: getattr(args, key)}
 
     finished = [0]
 
@@ -253,6 +259,43 @@ def cmd_play(args: argparse.Namespace) -> int:
     )
     for t, v in sorted(result["per_task_type"].items()):
         print(f"  {t:<32}{100 * v:6.1f}")
+    return 0
+
+
+def _searchqa_retriever(args: argparse.Namespace) -> Any:
+    from sdar.envs.searchqa.backend import corpus_retriever
+
+    return corpus_retriever(args.retriever, args.corpus, url=args.url, index_dir=args.index_dir)
+
+
+def cmd_eval_retriever(args: argparse.Namespace) -> int:
+    from sdar.envs.searchqa.data import load_questions
+    from sdar.envs.searchqa.recall import retrieval_recall
+
+    questions = load_questions(args.questions)
+    result = retrieval_recall(_searchqa_retriever(args), questions, args.topk)
+    result["retriever"] = args.retriever
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"recall@{args.topk} {result['recall']:.3f} over {result['questions']} questions")
+    for source, value in result["per_data_source"].items():
+        print(f"  {source:<24}{value:6.3f}")
+    return 0
+
+
+def cmd_serve_retriever(args: argparse.Namespace) -> int:
+    from sdar.envs.searchqa.remote import make_server
+
+    server = make_server(_searchqa_retriever(args), args.host, args.port)
+    host, port = server.server_address[:2]
+    print(f"serving {args.corpus or 'the built-in twin'} on http://{host}:{port}/retrieve")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
     return 0
 
 
@@ -342,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, help=text).set_defaults(func=func)
     pl = sub.add_parser("play", help="play episodes with a scripted agent")
     pl.add_argument("env")
-    pl.add_argument("--agent", default="expert", help="expert, random or walkthrough")
+    pl.add_argument("--agent", default="expert", help="expert (oracle), random or walkthrough")
     pl.add_argument("--episodes", type=int, default=20)
     pl.add_argument("--split")
     pl.add_argument("--data-dir")
@@ -350,7 +393,23 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--workers", type=int, default=0, help="environment worker processes")
     pl.add_argument("--options", help='family options as JSON, e.g. \'{"preset": "tiny"}\'')
     pl.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    pl.add_argument("--corpus", help="searchqa: corpus jsonl (option corpus)")
+    pl.add_argument("--questions", help="searchqa: questions jsonl/parquet (option questions)")
     pl.set_defaults(func=cmd_play)
+    er = sub.add_parser("eval-retriever", help="searchqa: answer recall@k of a retriever")
+    er.add_argument("--questions", required=True, help="questions jsonl or parquet")
+    er.add_argument("--topk", type=int, default=3)
+    er.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    er.set_defaults(func=cmd_eval_retriever)
+    sr = sub.add_parser("serve-retriever", help="searchqa: serve an index as Search-R1's API")
+    sr.add_argument("--host", default="127.0.0.1")
+    sr.add_argument("--port", type=int, default=8000)
+    sr.set_defaults(func=cmd_serve_retriever)
+    for parser in (er, sr):
+        parser.add_argument("--corpus", help="corpus jsonl (default: the built-in twin)")
+        parser.add_argument("--retriever", default="bm25", help="bm25, dense or http")
+        parser.add_argument("--url", default="http://127.0.0.1:8000/retrieve", help="for http")
+        parser.add_argument("--index-dir", help="index cache folder")
     sk = sub.add_parser("skills", help="inspect SkillBanks and the teacher's privileged text")
     sks = sk.add_subparsers(dest="skills_command", required=True)
     show = sks.add_parser("show", help="print the privileged text the teacher would get")

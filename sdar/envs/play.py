@@ -2,8 +2,9 @@
 
 Agents (no model involved):
 
-* ``expert``: the env's own oracle, ``env.expert_action()`` at every step;
-* ``random``: a uniform draw from ``info["admissible_actions"]``, with one
+* ``expert`` (alias ``oracle``): the env's own oracle, ``env.expert_action()`` at every step;
+* ``random``: a uniform draw from ``info["admissible_actions"]`` (or, for envs without
+  that list such as Search-QA, from ``info["candidate_actions"]``), with one
   ``random.Random`` per episode seeded from ``(seed, episode index)``;
 * ``walkthrough``: replays ``info["expert_plan"]`` from reset, blind to what happens.
 
@@ -27,7 +28,8 @@ from sdar.envs.vector import VectorEnv
 
 logger = logging.getLogger(__name__)
 
-AGENTS = ("expert", "random", "walkthrough")
+AGENTS = ("expert", "oracle", "random", "walkthrough")
+_ORACLES = ("expert", "oracle")
 _IDLE_ACTION = "look"  # a harmless command for a running slot whose agent has nothing left
 
 
@@ -37,6 +39,7 @@ class _Episode:
     task: Task
     rng: random.Random
     admissible: list[str] | None = None
+    candidates: list[str] | None = None
     plan: list[str] = field(default_factory=list)
     steps: int = 0
     total_reward: float = 0.0
@@ -44,17 +47,18 @@ class _Episode:
 
 
 def _choose(agent: str, episode: _Episode, expert: str | None) -> str:
-    if agent == "expert" and expert is not None:
+    if agent in _ORACLES and expert is not None:
         return expert
     if agent == "walkthrough" and episode.steps < len(episode.plan):
         return episode.plan[episode.steps]
-    if agent == "random" and not episode.admissible:
+    pool = episode.admissible or episode.candidates
+    if agent == "random" and not pool:
         raise ValueError(
-            f"the random agent needs info['admissible_actions'], which task "
-            f"{episode.task.task_id!r} does not provide"
+            f"the random agent needs info['admissible_actions'] or info['candidate_actions'], "
+            f"which task {episode.task.task_id!r} does not provide"
         )
-    if episode.admissible:
-        return episode.rng.choice(episode.admissible)
+    if pool:
+        return episode.rng.choice(pool)
     return _IDLE_ACTION
 
 
@@ -84,6 +88,7 @@ def _play_wave(
     resets = venv.reset([e.task if e else None for e in slots])
     for episode, (_, info) in zip(episodes, resets[: len(episodes)], strict=True):
         episode.admissible = info.get("admissible_actions")
+        episode.candidates = info.get("candidate_actions")
         episode.plan = list(info.get("expert_plan") or [])
         if agent == "walkthrough" and "expert_plan" not in info:
             raise ValueError(
@@ -92,7 +97,7 @@ def _play_wave(
             )
     steps, seconds = 0, 0.0
     while any(slots):
-        experts = venv.expert_actions() if agent == "expert" else [None] * venv.num_envs
+        experts = venv.expert_actions() if agent in _ORACLES else [None] * venv.num_envs
         actions = [_choose(agent, e, x) if e else None for e, x in zip(slots, experts, strict=True)]
         start = time.perf_counter()
         results = venv.step(actions)
@@ -105,6 +110,7 @@ def _play_wave(
             episode.steps += 1
             episode.total_reward += result.reward
             episode.admissible = result.info.get("admissible_actions")
+            episode.candidates = result.info.get("candidate_actions")
             if result.done:
                 episode.result = result
                 slots[slot] = None

@@ -81,16 +81,40 @@ def _twin_bm25(seed: int) -> BM25Retriever:
     return BM25Retriever(make_world(seed).passages)
 
 
+def corpus_retriever(
+    kind: str,
+    corpus: str | Path | None,
+    *,
+    url: str = "http://127.0.0.1:8000/retrieve",
+    timeout: float = 30.0,
+    index_dir: str | None = None,
+    dense_model: str = "intfloat/e5-base-v2",
+    twin_seed: int = 0,
+) -> Retriever:
+    """A ``kind`` (bm25, dense, http) retriever over ``corpus`` (None: the twin's passages)."""
+    if kind == "http":
+        return HttpRetriever(url, timeout=timeout)
+    if kind not in ("bm25", "dense"):
+        raise ValueError(f"unknown retriever {kind!r}; valid: bm25, dense, http")
+    if corpus is None:
+        if kind == "dense":
+            return DenseRetriever(make_world(twin_seed).passages, model=dense_model)
+        return _twin_bm25(twin_seed)
+    path, mtime = _stamp(Path(corpus))
+    if kind == "dense":
+        return _dense(path, mtime, index_dir, dense_model)
+    return _bm25(path, mtime, index_dir)
+
+
 def retriever_for(config: SearchQAOptions) -> Retriever:
     """The retriever the options name, over the resolved corpus (or the twin's)."""
-    if config.retriever == "http":
-        return HttpRetriever(config.url, timeout=config.timeout)
-    sources = resolve_sources(config)
-    if sources.corpus is None:
-        if config.retriever == "dense":
-            return DenseRetriever(make_world(config.twin_seed).passages, model=config.dense_model)
-        return _twin_bm25(config.twin_seed)
-    path, mtime = _stamp(sources.corpus)
-    if config.retriever == "dense":
-        return _dense(path, mtime, config.index_dir, config.dense_model)
-    return _bm25(path, mtime, config.index_dir)
+    corpus = None if config.retriever == "http" else resolve_sources(config).corpus
+    return corpus_retriever(
+        config.retriever,
+        corpus,
+        url=config.url,
+        timeout=config.timeout,
+        index_dir=config.index_dir,
+        dense_model=config.dense_model,
+        twin_seed=config.twin_seed,
+    )
