@@ -68,9 +68,15 @@ def _save_atomically(target: Path, write: Any) -> None:
 
 def _bm25s() -> Any:
     try:
-        return importlib.import_module("bm25s")
+        module = importlib.import_module("bm25s")
     except ImportError:
         raise EnvError("the BM25 retriever needs bm25s: pip install 'bm25s==0.3.16'") from None
+    # bm25s sets its logger to DEBUG on import, which floods any configured handler;
+    # let it inherit the application's level instead.
+    bm25s_logger = logging.getLogger("bm25s")
+    if bm25s_logger.level == logging.DEBUG:
+        bm25s_logger.setLevel(logging.NOTSET)
+    return module
 
 
 class BM25Retriever:
