@@ -8,6 +8,7 @@ and draws progress bars.
     sdar presets | sdar methods | sdar envs
     sdar play ENV --agent expert|random|walkthrough --episodes N [--json]
     sdar play searchqa --agent oracle|random [--corpus FILE --questions FILE] [--json]
+    sdar play webshop --agent expert|random [--data-dir DIR] [--goals FILE] [--json]
     sdar eval-retriever --corpus FILE --questions FILE [--retriever R] [--topk K] [--json]
     sdar serve-retriever [--corpus FILE] [--port P] [--host 127.0.0.1]
     sdar skills show --env ENV (--task-type T | --task TEXT | --data-source D)
@@ -226,7 +227,7 @@ def cmd_play(args: argparse.Namespace) -> int:
 
     bars = Bars(sys.stderr.isatty() and not args.json)
     options = dict(json.loads(args.options)) if args.options else None
-    for key in ("corpus", "questions"):
+    for key in ("corpus", "questions", "goals"):
         if getattr(args, key):
             options = {**(options or {}), key: getattr(args, key)}
 
@@ -257,6 +258,8 @@ def cmd_play(args: argparse.Namespace) -> int:
         f"{args.env} / {args.agent}: success {100 * result['success']:.1f}% over "
         f"{result['episodes']} episodes, {result['steps_per_second']:.0f} steps/s"
     )
+    if "score" in result:
+        print(f"  mean score {100 * result['score']:.1f} (WebShop's Score)")
     for t, v in sorted(result["per_task_type"].items()):
         print(f"  {t:<32}{100 * v:6.1f}")
     return 0
@@ -289,7 +292,8 @@ def cmd_serve_retriever(args: argparse.Namespace) -> int:
 
     server = make_server(_searchqa_retriever(args), args.host, args.port)
     host, port = server.server_address[:2]
-    print(f"serving {args.corpus or 'the built-in twin'} on http://{host}:{port}/retrieve")
+    where = f"http://{host}:{port}/retrieve"
+    print(f"serving {args.corpus or 'the built-in twin'} on {where}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -395,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--json", action="store_true", help="one JSON object on stdout")
     pl.add_argument("--corpus", help="searchqa: corpus jsonl (option corpus)")
     pl.add_argument("--questions", help="searchqa: questions jsonl/parquet (option questions)")
+    pl.add_argument("--goals", help="webshop: goals jsonl, synthetic or human (option goals)")
     pl.set_defaults(func=cmd_play)
     er = sub.add_parser("eval-retriever", help="searchqa: answer recall@k of a retriever")
     er.add_argument("--questions", required=True, help="questions jsonl or parquet")

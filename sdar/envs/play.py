@@ -62,7 +62,7 @@ def _choose(agent: str, episode: _Episode, expert: str | None) -> str:
     return _IDLE_ACTION
 
 
-def _record(episode: _Episode) -> dict[str, Any]:
+def _record(episode: _Episode, metrics: tuple[str, ...] = ()) -> dict[str, Any]:
     info = episode.result.info if episode.result is not None else {}
     record = {
         "episode": episode.index,
@@ -72,6 +72,7 @@ def _record(episode: _Episode) -> dict[str, Any]:
         "steps": episode.steps,
         "return": episode.total_reward,
     }
+    record.update({key: float(info.get(key, 0.0)) for key in metrics})
     if "worker_error" in info:
         record["worker_error"] = info["worker_error"]
     return record
@@ -134,11 +135,13 @@ def play(
 
     ``split`` and ``data_dir`` set the options ``eval_split`` and ``data_dir`` (families
     without them reject them). ``on_episode(record)`` is called as each episode ends,
-    with ``record`` = {episode, task_id, task_type, won, steps, return[, worker_error]}.
+    with ``record`` = {episode, task_id, task_type, won, steps, return[, worker_error]}
+    plus the family's ``episode_metrics`` read from the final info (WebShop: ``score``).
 
     Returns {success, per_task_type, episodes, steps_per_second, env, agent, steps,
-    step_seconds, wall_seconds}; ``steps_per_second`` counts env steps over the time
-    spent in `VectorEnv.step` (resets excluded).
+    step_seconds, wall_seconds} and the mean of each of ``spec.episode_metrics``;
+    ``steps_per_second`` counts env steps over the time spent in `VectorEnv.step`
+    (resets excluded).
     """
     if agent not in AGENTS:
         raise ValueError(f"unknown agent {agent!r}; valid agents: {', '.join(AGENTS)}")
@@ -154,7 +157,7 @@ def play(
     records: list[dict[str, Any]] = []
 
     def on_done(episode: _Episode) -> None:
-        records.append(_record(episode))
+        records.append(_record(episode, spec.episode_metrics))
         if on_episode is not None:
             on_episode(records[-1])
 
@@ -169,6 +172,7 @@ def play(
             steps, seconds = _play_wave(venv, agent, batch, on_done)
             total_steps, step_seconds = total_steps + steps, step_seconds + seconds
     summary = success_summary(records)
+    summary.update({k: sum(r[k] for r in records) / len(records) for k in spec.episode_metrics})
     summary.update(
         env=env_name,
         agent=agent,

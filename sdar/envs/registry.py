@@ -22,6 +22,10 @@ ENVS = MappingProxyType(
             "sdar.envs.alfworld.spec:SPEC",
             "Real ALFWorld text games (json_2.1.1); needs the 'alfworld' extra and data.",
         ),
+        "webshop": (
+            "sdar.envs.webshop.spec:SPEC",
+            "WebShop (1,000 products): search, pick options, buy; real catalogue or built-in twin.",
+        ),
         "searchqa": (
             "sdar.envs.searchqa.spec:SPEC",
             "Search-QA (Search-R1 setting): search a corpus, answer by exact match; twin built in.",
