@@ -20,6 +20,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ MAPPING_FILE = "skill_mapping.json"
 GENERAL = "general_skills"
 KNOWN_KEYS = ("skill_files", "task_to_skill", "task_keywords")
 BUILTIN_BANKS = ("household", "alfworld", "shop", "searchqa")
+BANK_OF_ENV = MappingProxyType({"webshop": "shop"})
+"""Env families whose built-in bank folder has another name."""
 
 
 class SkillBankError(ValueError):
@@ -55,7 +58,9 @@ class SkillBank:
 
 
 def builtin_bank_dir(env_name: str) -> Path:
-    """The folder of the bank shipped for ``env_name`` (household, alfworld, shop, searchqa)."""
+    """The folder of the bank shipped for ``env_name`` (household, alfworld, shop, searchqa;
+    webshop uses shop)."""
+    env_name = BANK_OF_ENV.get(env_name, env_name)
     if env_name not in BUILTIN_BANKS:
         raise ValueError(
             f"no built-in skill bank for env {env_name!r}; valid: {', '.join(BUILTIN_BANKS)}. "
