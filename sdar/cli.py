@@ -11,7 +11,8 @@ and draws progress bars.
     sdar play webshop --agent expert|random [--data-dir DIR] [--goals FILE] [--json]
     sdar eval-retriever --corpus FILE --questions FILE [--retriever R] [--topk K] [--json]
     sdar serve-retriever [--corpus FILE] [--port P] [--host 127.0.0.1]
-    sdar skills show --env ENV (--task-type T | --task TEXT | --data-source D)
+    sdar skills show (--env ENV | --dir BANK) [--task-type T] [--game-file P] [--task TEXT]
+                     [--data-source D] [--keyword-match word|substring]
     sdar skills check DIR
     sdar bench [NAME]
 """
@@ -313,8 +314,10 @@ def cmd_skills(args: argparse.Namespace) -> int:
                 task_type=args.task_type,
                 task=args.task,
                 data_source=args.data_source,
+                game_file=args.game_file,
                 strategy=args.strategy,
                 bank_dir=args.dir,
+                keyword_match=args.keyword_match,
                 seed=args.seed,
             )
         )
@@ -418,13 +421,14 @@ def build_parser() -> argparse.ArgumentParser:
     sk = sub.add_parser("skills", help="inspect SkillBanks and the teacher's privileged text")
     sks = sk.add_subparsers(dest="skills_command", required=True)
     show = sks.add_parser("show", help="print the privileged text the teacher would get")
-    show.add_argument("--env", required=True)
-    group = show.add_mutually_exclusive_group(required=True)
-    group.add_argument("--task-type")
-    group.add_argument("--task", help="a goal sentence")
-    group.add_argument("--data-source")
+    show.add_argument("--env", help="use the bank shipped for this env")
+    show.add_argument("--dir", help="a bank folder (e.g. the authors' skills/<env>)")
+    show.add_argument("--task-type")
+    show.add_argument("--game-file", help="an ALFWorld game path (routes by substring)")
+    show.add_argument("--task", help="the text keywords match: a goal, or a whole prompt")
+    show.add_argument("--data-source", help="Search-QA routing (with --task: the question)")
     show.add_argument("--strategy", default="keyword")
-    show.add_argument("--dir")
+    show.add_argument("--keyword-match", choices=("word", "substring"), default="word")
     show.add_argument("--seed", type=int, default=0)
     check = sks.add_parser("check", help="validate a SkillBank folder")
     check.add_argument("dir")

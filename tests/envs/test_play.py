@@ -48,8 +48,8 @@ def _strip(summary):
 
 
 def test_unknown_agent_and_bad_options():
-    with pytest.raises(ValueError, match="valid agents: expert, random, walkthrough"):
-        play("household", "oracle", 1)
+    with pytest.raises(ValueError, match="valid agents: expert, oracle, random, walkthrough"):
+        play("household", "genius", 1)
     with pytest.raises(ValueError, match="unknown environment"):
         play("nowhere", "expert", 1)
 

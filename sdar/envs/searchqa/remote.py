@@ -145,11 +145,14 @@ def _handler(retriever: Retriever, lock: threading.Lock) -> type[BaseHTTPRequest
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+                logger.info("client %s left before its answer was sent", self.address_string())
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             logger.debug("%s " + format, self.address_string(), *args)
