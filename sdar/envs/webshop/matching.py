@@ -62,7 +62,7 @@ def fuzz_process(text: str) -> str:
     """Drop U+0080-U+00FF, turn other non-alphanumerics into spaces, lower-case, trim.
 
     >>> fuzz_process("28\\" x 28\\", Grey/Blue")
-    '28    x 28    grey blue'
+    '28  x 28   grey blue'
     """
     kept = text.translate(_LATIN1)
     return "".join(c if c.isalnum() else " " for c in kept).lower().strip()
@@ -99,7 +99,7 @@ def token_set_ratio(a: str, b: str) -> int:
     """thefuzz's ``token_set_ratio`` (see the module docstring), an integer in [0, 100].
 
     >>> token_set_ratio("essential oil", "essential oils"), token_set_ratio("grey", "color: grey")
-    (93, 100)
+    (96, 100)
     """
     ta, tb = set(fuzz_process(a).split()), set(fuzz_process(b).split())
     if not ta or not tb:
