@@ -11,6 +11,7 @@ the states after them are, so the data covers recovering from mistakes.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,11 +36,19 @@ class ExpertStep:
 
 
 def expert_response(goal: str, action: str, think: bool) -> str:
-    """The target text for one expert step."""
+    """The target text for one expert step.
+
+    An action that is already a tag block (Search-QA's ``<search>q</search>``) is the
+    response itself, and the think text names only its tag, so the response holds
+    exactly one block.
+    """
+    tagged = re.fullmatch(r"<(\w+)>.*</\1>", action, re.DOTALL)
+    block = action if tagged else f"<action>{action}</action>"
     if not think:
-        return f"<action>{action}</action>"
+        return block
     aim = goal.strip().rstrip(".").lower() or "finish the task"
-    return f"<think>To {aim}, the next step is to {action}.</think><action>{action}</action>"
+    step = tagged.group(1) if tagged else action
+    return f"<think>To {aim}, the next step is to {step}.</think>{block}"
 
 
 def collect_expert_steps(
