@@ -17,25 +17,36 @@ _ITEM = re.compile(r"^\s*\d+\.\s", re.MULTILINE)
 
 
 def show_privileged(
-    env_name: str,
+    env_name: str | None,
     *,
     task_type: str | None = None,
     task: str | None = None,
     data_source: str | None = None,
+    game_file: str | None = None,
     strategy: str = "keyword",
     bank_dir: str | Path | None = None,
+    keyword_match: str = "word",
     seed: int = 0,
 ) -> str:
     """The privileged text a strategy gives one task, after a short header.
 
-    ``task`` is the goal sentence or question (keyword matching, the compare rule);
-    ``task_type`` and ``data_source`` are routed as in training. At least one is needed.
+    ``task`` is the text keywords are matched against (the goal sentence, or a whole step
+    prompt as the authors match it) and the question of the compare rule; ``task_type``,
+    ``game_file`` and ``data_source`` are routed as in training. At least one is needed.
+    The bank is ``bank_dir``, else the one shipped for ``env_name``.
     """
-    if task_type is None and task is None and data_source is None:
-        raise ValueError("skills show: give --task-type, --task or --data-source")
-    bank = load_bank(bank_dir if bank_dir is not None else builtin_bank_dir(env_name))
-    retriever = make_retriever(strategy, bank, seed=seed)
-    probe = Task(task_id="skills-show", task_type=task_type or "", data_source=data_source or "")
+    if task_type is None and task is None and data_source is None and game_file is None:
+        raise ValueError("skills show: give --task-type, --game-file, --task or --data-source")
+    if bank_dir is None and env_name is None:
+        raise ValueError("skills show: give --env (its shipped bank) or --dir (a bank folder)")
+    bank = load_bank(bank_dir if bank_dir is not None else builtin_bank_dir(str(env_name)))
+    retriever = make_retriever(strategy, bank, seed=seed, keyword_match=keyword_match)
+    probe = Task(
+        task_id="skills-show",
+        task_type=task_type or "",
+        data_source=data_source or "",
+        extra={"game_file": game_file} if game_file else {},
+    )
     result = retriever.retrieve(probe, task or "")
     header = [
         f"bank: {bank.dir}",
@@ -54,9 +65,10 @@ def _lint(name: str, text: str) -> list[str]:
     items = len(_ITEM.findall(text))
     if items == 0:
         warnings.append(f"{name}: no numbered items ('1. Title: ...')")
-    elif text.count("Apply this when") < items:
+    elif text.count("Apply this") < items:
+        # The condition reads "Apply this when/after/before ..." in the authors' banks.
         warnings.append(
-            f"{name}: {items - text.count('Apply this when')} items lack 'Apply this when'"
+            f"{name}: {items - text.count('Apply this')} items lack an 'Apply this ...' condition"
         )
     return warnings
 

@@ -5,9 +5,9 @@ Strategies, looked up by name in `RETRIEVERS` (SDAR_SPEC 4.2, 4.3):
 * ``keyword`` -- the paper's KM, as released after PR #36: (1) task type: the first
   ``task_to_skill`` key that is a substring of ``task.task_type`` or of
   ``task.extra["game_file"]``; else (2) keywords: every task type with a keyword in the
-  lower-cased ``goal`` text (a keyword matches at the start of a word, so ``hat`` does
-  not fire on "that"); else (3) data source: the Search-QA routing table. The general
-  skills always come first.
+  lower-cased ``goal`` text (``word``: a keyword matches at the start of a word, so ``hat``
+  does not fire on "that"; ``substring``: anywhere, as the authors' code); else (3) data
+  source: the Search-QA routing table. The general skills always come first.
 * ``full`` -- general + every task skill, once each (the code's ``skill_all``).
 * ``random`` -- general + one task skill drawn with an RNG keyed by (seed, step, group).
   Our reconstruction (SDAR_SPEC 7 #14).
@@ -15,6 +15,9 @@ Strategies, looked up by name in `RETRIEVERS` (SDAR_SPEC 4.2, 4.3):
   reconstruction (SDAR_SPEC 4.3, 7 #14).
 * ``none`` -- no privileged text.
 * ``general_only`` -- general skills only: the authors' pre-fix bug (SDAR_SPEC 4.5, 7 #2).
+
+`prompt_skills` is the authors' Skill-GRPO student choice: keyword matching over the whole
+step prompt, at every step (``skills.student_match=prompt``).
 
 Text in, text out: no torch, no tokenizer.
 """
@@ -47,6 +50,7 @@ LATE_SOURCES = {
 }
 # verl-agent marks non-QA samples with this data source; it never routes by source.
 TEXT_SOURCE = "text"
+KEYWORD_MATCHES = ("word", "substring")
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,19 @@ def compose(bank: SkillBank, names: Sequence[str]) -> Retrieval:
     return Retrieval(text=text, skills=(GENERAL, *unique))
 
 
-def keyword_task_keys(bank: SkillBank, text: str) -> list[str]:
-    """Task-type keys with any keyword at a word start in ``text`` (lower-cased)."""
+def keyword_task_keys(bank: SkillBank, text: str, match: str = "word") -> list[str]:
+    """Task-type keys, in mapping order, with any keyword in the lower-cased ``text``.
+
+    ``match="word"``: a keyword matches at the start of a word (``hat`` not in "that");
+    ``"substring"``: anywhere, as the authors' ``any(kw in text_lower ...)``.
+    """
+    if match not in KEYWORD_MATCHES:
+        raise ValueError(
+            f"skills.keyword_match: unknown {match!r}; valid: {', '.join(KEYWORD_MATCHES)}"
+        )
     lowered = text.lower()
+    if match == "substring":
+        return [k for k, words in bank.task_keywords.items() if any(w in lowered for w in words)]
     return [
         key
         for key, words in bank.task_keywords.items()
@@ -116,13 +130,15 @@ def _resolve(bank: SkillBank, key: str) -> str | None:
     return key if key in bank.skills else None
 
 
-def keyword_skill_names(bank: SkillBank, task: Task, goal: str) -> list[str]:
+def keyword_skill_names(
+    bank: SkillBank, task: Task, goal: str, match: str = "word"
+) -> list[str]:
     """The task skills KM retrieval picks (without the general skills)."""
     game_file = str(task.extra.get("game_file", ""))
     for key, skill in bank.task_to_skill.items():
         if key and (key in task.task_type or key in game_file):
             return [skill]
-    matched = [bank.task_to_skill[k] for k in keyword_task_keys(bank, goal)]
+    matched = [bank.task_to_skill[k] for k in keyword_task_keys(bank, goal, match)]
     if matched:
         return list(dict.fromkeys(matched))
     category = route_data_source(task.data_source, goal)
@@ -151,8 +167,28 @@ class StatelessRetriever:
             raise ValueError(f"{self.name} retrieval has no state; got keys {sorted(state)}")
 
 
-def _keyword(bank: SkillBank, task: Task, goal: str, step: int, group: int) -> Retrieval:
-    return compose(bank, keyword_skill_names(bank, task, goal))
+def prompt_skills(
+    bank: SkillBank, prompt: str, *, match: str = "substring", full: bool = False
+) -> Retrieval:
+    """The authors' Skill-GRPO student skills for one step prompt (SDAR_SPEC 3.7, 4.2).
+
+    General + the skill of every task type with a keyword in the whole ``prompt`` (task,
+    history, admissible actions), in ``task_keywords`` order. As in their
+    ``get_privileged_info_from_prompt``, a skill that two matching task types share is
+    included once per type (the authors' ALFWorld bank repeats ``pick_and_place`` when
+    both "put two" and "put" occur). ``full``: every skill once (their ``skill_all``).
+    """
+    if full:
+        return compose(bank, list(bank.skills))
+    names = [bank.task_to_skill[k] for k in keyword_task_keys(bank, prompt, match)]
+    text = "\n\n".join([bank.general, *(bank.skills[n] for n in names)])
+    return Retrieval(text=text, skills=(GENERAL, *names))
+
+
+def _keyword(
+    bank: SkillBank, match: str, task: Task, goal: str, step: int, group: int
+) -> Retrieval:
+    return compose(bank, keyword_skill_names(bank, task, goal, match))
 
 
 def _full(bank: SkillBank, task: Task, goal: str, step: int, group: int) -> Retrieval:
@@ -259,21 +295,22 @@ def _needs(bank: SkillBank | None, strategy: str) -> SkillBank:
     return bank
 
 
-RETRIEVERS: MappingProxyType[str, Callable[[SkillBank | None, int, float], Retriever]] = (
+# name -> factory(bank, seed, ucb_c, keyword_match)
+RETRIEVERS: MappingProxyType[str, Callable[[SkillBank | None, int, float, str], Retriever]] = (
     MappingProxyType(
         {
-            "keyword": lambda b, seed, c: StatelessRetriever(
-                "keyword", partial(_keyword, _needs(b, "keyword"))
+            "keyword": lambda b, seed, c, m: StatelessRetriever(
+                "keyword", partial(_keyword, _needs(b, "keyword"), m)
             ),
-            "full": lambda b, seed, c: StatelessRetriever(
+            "full": lambda b, seed, c, m: StatelessRetriever(
                 "full", partial(_full, _needs(b, "full"))
             ),
-            "random": lambda b, seed, c: StatelessRetriever(
+            "random": lambda b, seed, c, m: StatelessRetriever(
                 "random", partial(_random, _needs(b, "random"), seed)
             ),
-            "ucb": lambda b, seed, c: UCBRetriever(_needs(b, "ucb"), c=c),
-            "none": lambda b, seed, c: StatelessRetriever("none", _none),
-            "general_only": lambda b, seed, c: StatelessRetriever(
+            "ucb": lambda b, seed, c, m: UCBRetriever(_needs(b, "ucb"), c=c),
+            "none": lambda b, seed, c, m: StatelessRetriever("none", _none),
+            "general_only": lambda b, seed, c, m: StatelessRetriever(
                 "general_only", partial(_general_only, _needs(b, "general_only"))
             ),
         }
@@ -282,12 +319,22 @@ RETRIEVERS: MappingProxyType[str, Callable[[SkillBank | None, int, float], Retri
 
 
 def make_retriever(
-    strategy: str, bank: SkillBank | None, *, seed: int = 0, ucb_c: float = math.sqrt(2)
+    strategy: str,
+    bank: SkillBank | None,
+    *,
+    seed: int = 0,
+    ucb_c: float = math.sqrt(2),
+    keyword_match: str = "word",
 ) -> Retriever:
     """Build the retriever named ``strategy``; unknown names raise listing the valid ones."""
     if strategy not in RETRIEVERS:
         raise ValueError(f"skills.strategy: unknown {strategy!r}; valid: {', '.join(RETRIEVERS)}")
-    return RETRIEVERS[strategy](bank, seed, ucb_c)
+    if keyword_match not in KEYWORD_MATCHES:
+        raise ValueError(
+            f"skills.keyword_match: unknown {keyword_match!r}; "
+            f"valid: {', '.join(KEYWORD_MATCHES)}"
+        )
+    return RETRIEVERS[strategy](bank, seed, ucb_c, keyword_match)
 
 
 def retrieval_stats(retrievals: Sequence[Retrieval]) -> dict[str, float]:

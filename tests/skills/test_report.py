@@ -28,8 +28,10 @@ def test_show_by_task_type_goal_and_source() -> None:
 def test_show_with_dir_and_errors(tmp_path: Path) -> None:
     out = show_privileged("unused", task_type="clean", bank_dir=builtin_bank_dir("household"))
     assert "banks/household" in out
-    with pytest.raises(ValueError, match="--task-type, --task or --data-source"):
+    with pytest.raises(ValueError, match="--task-type, --game-file, --task or --data-source"):
         show_privileged("alfworld")
+    with pytest.raises(ValueError, match="give --env .* or --dir"):
+        show_privileged(None, task="x")
     with pytest.raises(ValueError, match="valid:"):
         show_privileged("alfworld", task_type="x", strategy="magic")
     with pytest.raises(SkillBankError):
@@ -52,6 +54,6 @@ def test_check_warns_on_format(tmp_path: Path) -> None:
     (tmp_path / "e.md").write_text("### TASK: extra ###\nplain text\n")
     warnings = check_bank(tmp_path)["warnings"]
     assert any("not a '### ... ###' header" in w for w in warnings)
-    assert any("lack 'Apply this when'" in w for w in warnings)
+    assert any("lack an 'Apply this ...' condition" in w for w in warnings)
     assert any("extra: no numbered items" in w for w in warnings)
     assert any("extra: not named by any task_to_skill key" in w for w in warnings)
