@@ -154,9 +154,10 @@ def agg_units(mask: Tensor, agg: str = "token-mean") -> Tensor:
     choose(fn, "agg", agg, AGG_MODES)
     mask = check_tensor(fn, "mask", mask)
     check_ndim(fn, "mask", mask, 2, "[B, T]")
+    dtype = mask.dtype if mask.is_floating_point() else torch.float32
     if agg == "token-mean":
-        return (mask > 0).sum().to(torch.float32)
-    return ((mask > 0).sum(dim=-1) > 0).sum().to(torch.float32)
+        return (mask > 0).sum().to(dtype)
+    return ((mask > 0).sum(dim=-1) > 0).sum().to(dtype)
 
 
 def masked_mean(values: Tensor, mask: Tensor) -> Tensor:

@@ -101,7 +101,9 @@ def response_logprobs(
         logits_to_keep=width_r + 1,
     )
     # columns P-1 .. L-2 predict the response tokens at P .. L-1
-    logits = out.logits[:, :-1].float() / temperature  # [B, T, V]
+    # at least fp32 (bf16 logits are upcast; a float64 model stays float64 for exact tests)
+    logits = out.logits[:, :-1]
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32)) / temperature  # [B, T, V]
     mask = batch.response_mask.to(logits.dtype)
     logprobs = logprobs_from_logits(logits, batch.responses) * mask
     entropy = entropy_from_logits(logits) * mask if with_entropy else None

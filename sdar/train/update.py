@@ -69,12 +69,13 @@ class Units:
         )
 
 
-def pad_rows(rows: list[torch.Tensor], width: int) -> torch.Tensor:
-    """List of 1-D tensors -> [B, width], zero-padded on the right."""
-    out = torch.zeros(len(rows), width)
+def pad_rows(rows: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    """List of 1-D tensors -> [B, T] zero-padded on the right, with the width, dtype and
+    device of ``like`` ([B, T] log-probs)."""
+    out = torch.zeros(len(rows), like.shape[1], dtype=like.dtype)
     for i, r in enumerate(rows):
-        out[i, : len(r)] = r.float()
-    return out
+        out[i, : len(r)] = r
+    return out.to(like.device)
 
 
 def _response_logits(m, b: Batch, temperature: float) -> torch.Tensor:
@@ -83,7 +84,8 @@ def _response_logits(m, b: Batch, temperature: float) -> torch.Tensor:
         input_ids=b.input_ids, attention_mask=b.attention_mask, position_ids=b.position_ids
     ).logits
     t = b.response_mask.shape[1]
-    return out[:, b.prompt_len - 1 : b.prompt_len - 1 + t].float() / temperature
+    logits = out[:, b.prompt_len - 1 : b.prompt_len - 1 + t]
+    return logits.to(torch.promote_types(logits.dtype, torch.float32)) / temperature
 
 
 def _weighted(term: torch.Tensor, mask: torch.Tensor, agg: str, total: float) -> torch.Tensor:
@@ -116,17 +118,16 @@ def micro_loss(
     )
     need_ent = algo.entropy_coef > 0 or algo.gate in algos.GATES_NEEDING_ENTROPY
     lp, ent = response_logprobs(model, batch, temperature=temperature, with_entropy=need_ent)
-    width = lp.shape[1]
-    mask = batch.response_mask.float()
-    old = pad_rows([sc.old[i] for i in idx], width).to(device)
+    mask = batch.response_mask.to(lp.dtype)
+    old = pad_rows([sc.old[i] for i in idx], lp)
     adv = inputs.advantages[idx].to(device)
     metrics: dict[str, torch.Tensor] = {}
     teacher = ok_mask = None
     if sc.teacher is not None:
         ok = torch.tensor([sc.teacher_ok[i] for i in idx], dtype=torch.bool, device=device)
-        ok_mask = mask * ok[:, None].float()
+        ok_mask = mask * ok[:, None].to(lp.dtype)
         # Where the teacher context was dropped, teacher := old gives a neutral RLSD weight.
-        scored = pad_rows([sc.teacher[i] for i in idx], width).to(device)
+        scored = pad_rows([sc.teacher[i] for i in idx], lp)
         teacher = torch.where(ok[:, None], scored, old)
     if method.rlsd:
         adv = algos.rlsd_advantages(
@@ -147,7 +148,7 @@ def micro_loss(
         loss = loss + _weighted(pg, mask, agg, units.all)
         metrics.update({f"actor/{k}": v for k, v in m.items()})
     if algo.kl_coef > 0 and sc.ref is not None:
-        ref = pad_rows([sc.ref[i] for i in idx], width).to(device)
+        ref = pad_rows([sc.ref[i] for i in idx], lp)
         kl = algos.agg_loss(algos.kl_penalty(lp, ref, algo.kl_kind), mask, agg)
         loss = loss + algo.kl_coef * _weighted(kl, mask, agg, units.all)
         metrics["actor/kl"] = kl.detach()

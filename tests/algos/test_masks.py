@@ -53,3 +53,15 @@ def test_bad_inputs_name_the_argument():
         agg_loss(VALUES.long(), MASK)
     with pytest.raises(ValueError, match="values has shape \\(3,\\), expected 2 dims"):
         agg_loss(VALUES[0], MASK[0])
+
+
+def test_agg_units_count_tokens_or_non_empty_rows():
+    from sdar.algos.masks import agg_units
+
+    mask = torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]], dtype=torch.float64)
+    assert agg_units(mask, "token-mean").item() == 3.0
+    assert agg_units(mask, "seq-mean-token-mean").item() == 2.0
+    assert agg_units(mask, "seq-mean-token-sum").dtype == torch.float64
+    assert agg_units(mask.bool()).dtype == torch.float32
+    with pytest.raises(ValueError, match="agg"):
+        agg_units(mask, "sum")

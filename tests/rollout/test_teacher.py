@@ -197,6 +197,30 @@ def test_dropped_when_even_no_history_does_not_fit(tokenizer, skills) -> None:
     assert not ctx.shortened and ctx.skill_tokens > 5
 
 
+def test_left_truncation_keeps_the_last_tokens_as_the_authors(tokenizer, skills) -> None:
+    """truncation=left: the full prompt (all H history pairs), then its last budget tokens;
+    the head of the skills goes first (SDAR_SPEC 4.4 step 4)."""
+    resp = response_ids(tokenizer)
+    full = build_teacher_context(
+        tokenizer, render, 4, skills, resp, placement="prefix", max_prompt_tokens=100_000
+    )
+    budget = len(full.prompt_ids) - 7
+    ctx = build_teacher_context(
+        tokenizer, render, 4, skills, resp, max_prompt_tokens=budget, truncation="left"
+    )
+    assert ctx.prompt_ids == full.prompt_ids[7:] and ctx.left_cut == 7
+    assert ctx.history_used == 4 and not ctx.shortened and not ctx.dropped
+    assert ctx.response_ids == resp
+    assert not tokenizer.decode(ctx.prompt_ids).startswith(SKILL_HEADER)
+    # within budget nothing is cut, and the ids equal the history mode's
+    roomy = build_teacher_context(
+        tokenizer, render, 4, skills, resp, max_prompt_tokens=100_000, truncation="left"
+    )
+    assert roomy.prompt_ids == full.prompt_ids and roomy.left_cut == 0
+    with pytest.raises(ValueError, match="truncation"):
+        build_teacher_context(tokenizer, render, 1, skills, [], max_prompt_tokens=9, truncation="x")
+
+
 def test_placements_put_the_text_where_they_say(tokenizer, skills) -> None:
     def decoded(placement: str) -> str:
         ctx = build_teacher_context(
@@ -259,6 +283,11 @@ def test_teacher_stats_hand_computed() -> None:
         "teacher/prompt_tokens": 20.0,
         "teacher/shortened_ratio": 0.5,
         "teacher/dropped_ratio": 0.25,
+        "teacher/left_cut_ratio": 0.0,
+        "teacher/left_cut_tokens": 0.0,
     }
+    cut = [TeacherContext([1] * 8, [1], 4, 2, False, False, left_cut=6), *contexts[:1]]
+    stats = teacher_stats(cut)
+    assert stats["teacher/left_cut_ratio"] == 0.5 and stats["teacher/left_cut_tokens"] == 3.0
     with pytest.raises(ValueError):
         teacher_stats([])
