@@ -88,7 +88,9 @@ def _well_formed(text: str, think: bool) -> bool:
     if not think:
         return True
     think_opens, think_closes = _tags(text, "think")
-    return any(o < c < opens[0] for o in think_opens for c in think_closes)
+    # Some <think> closes before <action> iff one closes between the first <think> and
+    # <action>: one pass over the closing tags, linear even for thousands of tags.
+    return bool(think_opens) and any(think_opens[0] < c < opens[0] for c in think_closes)
 
 
 def project_action(
