@@ -130,3 +130,12 @@ def test_skill_grpo_step_prompts_carry_their_own_matched_skills(tmp_path):
             expected = [{"role": "user", "content": privileged_block(text) + bare[-1]["content"]}]
             assert s.prompt_ids == student_prompt_ids(tokenizer, expected, kwargs)
     assert differs and any(differs)
+
+
+@pytest.mark.parametrize(
+    "preset", ["alfworld-qwen2.5-3b", "alfworld-qwen2.5-7b", "alfworld-qwen3-1.7b"]
+)
+def test_paper_presets_choose_student_skills_as_the_authors(preset):
+    skills = load_config(preset, ["algo.method=skill_grpo"]).skills
+    assert (skills.student_match, skills.keyword_match) == ("prompt", "substring")
+    assert load_config("quickstart").skills.student_match == "task"
