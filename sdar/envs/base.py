@@ -156,3 +156,6 @@ class EnvSpec:
     max_steps: int = 50
     episode_reward: Callable[[dict[str, Any], float], float] = reward_on_win
     episode_metrics: tuple[str, ...] = ()
+    project_authors: ProjectFn | None = None
+    """The projection under the authors' invalid-action rule (``env.projection=authors``:
+    no admissibility check, SDAR_SPEC 1.3); None when ``project`` already is that rule."""

@@ -114,3 +114,42 @@ def project_action(
     if admissible is not None and action not in {normalize_action(a) for a in admissible}:
         return action, False
     return action, True
+
+
+# The authors' CJK test (SDAR_SPEC 1.3): CJK Unified Ideographs only.
+_AUTHORS_CJK = re.compile("[\u4e00-\u9fff]")
+
+
+def authors_project_action(
+    text: str,
+    admissible: Sequence[str] | None,
+    *,
+    think: bool,
+    fallback_chars: int = 30,
+) -> tuple[str, bool]:
+    """The authors' rule (SDAR_SPEC 1.3, ``projection="authors"``): invalid iff there is no
+    ``<action>...</action>`` pair, or (with ``think``) no ``<think>...</think>`` pair, or
+    any character in U+4E00-U+9FFF. Neither admissibility nor tag order is checked: the
+    world answers an unknown command with "Nothing happens.". The action is the text
+    between the first ``<action>`` and the first ``</action>`` after it, lower-cased and
+    stripped; without a pair, the last ``fallback_chars`` characters.
+
+    >>> authors_project_action("<action>Fly To Moon</action>", ["look"], think=False)
+    ('fly to moon', True)
+    >>> authors_project_action("<action>look</action><think>late</think>", None, think=True)
+    ('look', True)
+    >>> authors_project_action("<think>x</think> Look", None, think=True)
+    ('<think>x</think> look', False)
+    """
+    lower = text.lower()
+    start = lower.find("<action>")
+    end = lower.find("</action>", start + len("<action>")) if start >= 0 else -1
+    if start < 0 or end < 0:
+        tail = text[-fallback_chars:] if fallback_chars > 0 else ""
+        return normalize_action(tail), False
+    action = text[start + len("<action>") : end].strip().lower()
+    valid = _AUTHORS_CJK.search(text) is None
+    if think:
+        t_start = lower.find("<think>")
+        valid = valid and t_start >= 0 and lower.find("</think>", t_start) >= 0
+    return action, valid

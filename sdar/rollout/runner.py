@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from sdar.envs.base import EnvSpec, Task
+from sdar.envs.base import EnvSpec, ProjectFn, Task
 from sdar.envs.vector import VectorEnv
 from sdar.models.generate import SamplingParams, generate
 from sdar.rollout.teacher import student_prompt_ids
@@ -41,6 +41,8 @@ class RolloutSettings:
     student_match: Callable[[str], str] | None = None
     """With student_skills: step prompt -> skill text, chosen afresh at every step from the
     rendered prompt (the authors' Skill-GRPO) instead of the group's privileged text."""
+    project: ProjectFn | None = None
+    """Response text -> (action, valid); None = the env's own ``spec.project``."""
 
 
 def render_messages(
@@ -161,10 +163,11 @@ def run_episodes(
         )
         stats["tokens_generated"] += sum(len(x) for x in gen.ids)
         # step 4: project and step
+        project = settings.project or spec.project
         actions: list[str | None] = [None] * len(slots)
         validity = {}
         for j, i in enumerate(active):
-            action, valid = spec.project(gen.texts[j], slots[i].admissible, think=settings.think)
+            action, valid = project(gen.texts[j], slots[i].admissible, think=settings.think)
             actions[i] = action
             validity[i] = valid
         results = venv.step(actions)

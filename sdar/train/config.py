@@ -57,6 +57,10 @@ class EnvConfig:
     """(observation, action) pairs shown in the step prompt."""
     think: bool = True
     """Ask for <think>...</think> before <action>...</action>."""
+    projection: str = "strict"
+    """Invalid-action rule: strict (also invalid: an action outside the admissible list, a
+    think block after the action, kana/Hangul/full-width text; ours) or authors (only a
+    missing action or think pair, or a CJK ideograph: SDAR_SPEC 1.3). docs/fidelity.md."""
     num_workers: int = 0
     """Worker processes for the environments (0 = in-process)."""
     step_timeout: float = 60.0
@@ -248,6 +252,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "teacher.placement": ("prefix", "system", "user"),
     "teacher.truncation": ("history", "left"),
     "rollout.stop": ("env", "eos"),
+    "env.projection": ("strict", "authors"),
     "skills.strategy": ("keyword", "full", "random", "ucb", "general_only", "none"),
     "skills.keyword_match": ("word", "substring"),
     "skills.student_match": ("task", "prompt"),

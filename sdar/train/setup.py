@@ -72,6 +72,7 @@ def rollout_settings(
         chat_kwargs,
         method.student_skills,
         student_match=student_matcher(cfg, spec),
+        project=spec.project_authors if cfg.env.projection == "authors" else None,
     )
 
 

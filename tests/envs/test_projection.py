@@ -73,3 +73,31 @@ def test_helpers():
 
 def test_doctests():
     assert doctest.testmod(projection).failed == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "think", "expected"),
+    [
+        # well formed but not admissible: valid under the authors' rule
+        ("<think>t</think><action>fly to the moon</action>", True, ("fly to the moon", True)),
+        # think after the action: the authors check only that both pairs exist
+        ("<action>look</action><think>late</think>", True, ("look", True)),
+        ("<action>look</action>", True, ("look", False)),  # no think pair
+        ("<think>t</think>go to desk 1", True, ("<think>t</think>go to desk 1", False)),
+        ("<action>look</action>", False, ("look", True)),
+        ("<action>Go To  Desk 1 </action>", False, ("go to  desk 1", True)),
+        # CJK ideographs only: kana, Hangul and full-width forms do not count
+        ("<action>look 柜</action>", False, ("look 柜", False)),
+        ("<action>look カ</action>", False, ("look カ", True)),
+        ("<action>look 한</action>", False, ("look 한", True)),
+        ("<action>look Ａ</action>", False, ("look ａ", True)),
+        # two actions: the first pair counts
+        ("<action>look</action><action>inventory</action>", False, ("look", True)),
+        ("", False, ("", False)),
+    ],
+)
+def test_authors_rule(text, think, expected):
+    from sdar.envs.projection import authors_project_action
+
+    assert authors_project_action(text, ["look", "inventory"], think=think) == expected
+

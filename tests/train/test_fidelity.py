@@ -246,6 +246,15 @@ def test_stop_at_eos_samples_until_the_end_of_turn_token():
     assert default.sampling.stop_strings == trainer.spec.stop_strings
 
 
+def test_projection_rule_is_chosen_from_config():
+    from sdar.envs.household.projection import household_project_authors
+
+    trainer = Trainer(load_config("tiny", ["env.projection=authors"]), "/nonexistent")
+    authors = rollout_settings(trainer.cfg, trainer.spec, trainer.method, {})
+    assert authors.project is household_project_authors
+    assert rollout_settings(load_config("tiny"), trainer.spec, trainer.method, {}).project is None
+
+
 def test_config_choices_agree_with_the_registries():
     from sdar.rollout.teacher import TRUNCATIONS
     from sdar.skills.retrieve import RETRIEVERS

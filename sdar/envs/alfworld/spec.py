@@ -30,7 +30,7 @@ from sdar.envs.alfworld.games import (
 )
 from sdar.envs.alfworld.options import parse_options
 from sdar.envs.base import EnvSpec, Task, check_task_count
-from sdar.envs.projection import project_action
+from sdar.envs.projection import authors_project_action, project_action
 from sdar.envs.prompting import alfred_prompt
 
 
@@ -61,6 +61,7 @@ SPEC = EnvSpec(
     make=make,
     prompt=alfred_prompt,
     project=project_action,
+    project_authors=authors_project_action,
     task_types=TASK_TYPES,
     train_tasks=train_tasks,
     eval_tasks=eval_tasks,

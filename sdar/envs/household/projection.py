@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sdar.envs.projection import project_action
+from sdar.envs.projection import authors_project_action, project_action
 
 
 def household_project(
@@ -16,3 +16,10 @@ def household_project(
 ) -> tuple[str, bool]:
     """``(action, valid)`` for a model response; see `sdar.envs.projection`."""
     return project_action(text, admissible, think=think, fallback_chars=30)
+
+
+def household_project_authors(
+    text: str, admissible: Sequence[str] | None, *, think: bool
+) -> tuple[str, bool]:
+    """The authors' rule (no admissibility check); see `authors_project_action`."""
+    return authors_project_action(text, admissible, think=think, fallback_chars=30)

@@ -25,7 +25,7 @@ from typing import Any
 from sdar.envs.base import EnvSpec, Task, check_task_count
 from sdar.envs.household.env import HouseholdEnv
 from sdar.envs.household.presets import DEFAULT_PRESET, PRESETS, parse_options
-from sdar.envs.household.projection import household_project
+from sdar.envs.household.projection import household_project, household_project_authors
 from sdar.envs.household.prompt import household_prompt
 from sdar.envs.household.vocab import TASK_TYPES
 
@@ -78,6 +78,7 @@ SPEC = EnvSpec(
     make=make,
     prompt=household_prompt,
     project=household_project,
+    project_authors=household_project_authors,
     task_types=TASK_TYPES,
     train_tasks=train_tasks,
     eval_tasks=eval_tasks,
