@@ -57,3 +57,25 @@ def test_check_warns_on_format(tmp_path: Path) -> None:
     assert any("lack an 'Apply this ...' condition" in w for w in warnings)
     assert any("extra: no numbered items" in w for w in warnings)
     assert any("extra: not named by any task_to_skill key" in w for w in warnings)
+
+
+def cli_show(capsys, *args: str) -> str:
+    from sdar.cli import main
+
+    assert main(["skills", "show", *args]) == 0
+    return capsys.readouterr().out
+
+
+def test_cli_show_combines_source_and_question_and_takes_a_bank_folder(capsys) -> None:
+    question = "Which film came out first, Alpha or Beta?"
+    out = cli_show(capsys, "--env", "searchqa", "--data-source", "musique", "--task", question)
+    assert "skills: general_skills, compare" in out
+    shop = str(builtin_bank_dir("shop"))
+    # The shop bank's "hat" keyword: at a word start only by default, anywhere on request.
+    assert "skills: general_skills\n" in cli_show(
+        capsys, "--dir", shop, "--task", "a case that fits"
+    )
+    out = cli_show(
+        capsys, "--dir", shop, "--task", "a case that fits", "--keyword-match", "substring"
+    )
+    assert "skills: general_skills, accessories" in out
