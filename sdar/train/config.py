@@ -454,7 +454,9 @@ def list_presets() -> list[tuple[str, str]]:
     return out
 
 
-def read_preset(name_or_path: str) -> dict[str, Any]:
+def read_preset(name_or_path: str, _children: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A preset's mapping. A preset may start from another with ``base: NAME`` (a preset
+    name, or a YAML path relative to this file) and change only what differs."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = presets_dir() / f"{name_or_path}.yaml"
@@ -467,6 +469,18 @@ def read_preset(name_or_path: str) -> dict[str, Any]:
         raise SdarConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):
         raise SdarConfigError(f"{path}: expected a mapping at the top level")
+    base = data.pop("base", None)
+    if base is not None:
+        if not isinstance(base, str) or not base:
+            raise SdarConfigError(f"{path}: base: expected a preset name, got {base!r}")
+        if base.endswith((".yaml", ".yml")):
+            base = str(path.parent / base)
+        if Path(base).stem in (*_children, path.stem):
+            chain = " -> ".join((*_children, path.stem, Path(base).stem))
+            raise SdarConfigError(f"{path}: base: presets inherit in a loop ({chain})")
+        parent = read_preset(base, (*_children, path.stem))
+        parent.pop("preset", None)
+        data = merge(parent, data)
     data.setdefault("preset", path.stem)
     return data
 

@@ -77,3 +77,38 @@ def test_malformed_override():
 def test_exponent_without_dot_is_a_float():
     cfg = load_config("tiny", ["optim.lr=3e-3"])
     assert cfg.optim.lr == 0.003
+
+
+ALL_PAPER = [n for n, _ in list_presets() if "-qwen" in n]
+
+
+@pytest.mark.parametrize("preset", ALL_PAPER)
+def test_paper_presets_use_the_authors_choices(preset):
+    """Issue 12 points 4-8: what the authors' code does, in every paper preset."""
+    cfg = load_config(preset)
+    assert cfg.env.projection == "authors"  # SDAR_SPEC 1.3 invalid-action rule
+    assert cfg.teacher.truncation == "left"  # last max_prompt_length tokens
+    assert cfg.teacher.max_prompt_tokens == cfg.rollout.max_prompt_tokens
+    assert cfg.rollout.stop == "eos" and cfg.rollout.max_new_tokens == 512
+    assert cfg.skills.student_match == "prompt" and cfg.skills.keyword_match == "substring"
+    assert not cfg.optim.shuffle and cfg.optim.pad_batch
+    assert cfg.algo.loss_agg_mode == "token-mean" and cfg.model.dtype == "auto"
+
+
+def test_a_preset_can_start_from_another(tmp_path):
+    (tmp_path / "parent.yaml").write_text(
+        "description: parent\nmodel: {name: tiny, tiny_hidden: 32}\noptim: {lr: 0.5}\n"
+    )
+    (tmp_path / "child.yaml").write_text(
+        "description: child\nbase: parent.yaml\nmodel: {tiny_hidden: 48}\n"
+    )
+    cfg = load_config(str(tmp_path / "child.yaml"))
+    assert cfg.preset == "child" and cfg.description == "child"
+    assert cfg.model.name == "tiny" and cfg.model.tiny_hidden == 48 and cfg.optim.lr == 0.5
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(SdarConfigError, match="loop"):
+        load_config(str(tmp_path / "a.yaml"))
+    (tmp_path / "c.yaml").write_text("base: 3\n")
+    with pytest.raises(SdarConfigError, match="base"):
+        load_config(str(tmp_path / "c.yaml"))

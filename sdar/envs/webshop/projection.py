@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sdar.envs.projection import normalize_action, project_action
+from sdar.envs.projection import authors_project_action, normalize_action, project_action
 from sdar.envs.webshop.engine import SEARCH_ACTION, parse_action
 
 FALLBACK_CHARS = 20
@@ -29,3 +29,10 @@ def webshop_project(
     if parsed is not None and parsed[0] == "search":
         return action, bool(parsed[1]) and SEARCH_ACTION in admissible
     return action, action in {normalize_action(a) for a in admissible}
+
+
+def webshop_project_authors(
+    text: str, admissible: Sequence[str] | None, *, think: bool
+) -> tuple[str, bool]:
+    """The authors' rule (SDAR_SPEC 1.3; no check against the available actions)."""
+    return authors_project_action(text, admissible, think=think, fallback_chars=FALLBACK_CHARS)

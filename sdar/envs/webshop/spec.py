@@ -29,7 +29,7 @@ from typing import Any
 from sdar.envs.base import Env, EnvSpec, Task, check_task_count
 from sdar.envs.webshop.env import WebShopEnv, open_catalogue
 from sdar.envs.webshop.options import TEST_SIZE, parse_options
-from sdar.envs.webshop.projection import webshop_project
+from sdar.envs.webshop.projection import webshop_project, webshop_project_authors
 from sdar.envs.webshop.prompt import webshop_prompt
 
 TASK_TYPES = ("beauty", "electronics", "fashion", "garden", "grocery")
@@ -99,6 +99,7 @@ SPEC = EnvSpec(
     make=make,
     prompt=webshop_prompt,
     project=webshop_project,
+    project_authors=webshop_project_authors,
     task_types=TASK_TYPES,
     train_tasks=train_tasks,
     eval_tasks=eval_tasks,
