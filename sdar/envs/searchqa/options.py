@@ -116,19 +116,26 @@ def _first(folder: Path, names: tuple[str, ...]) -> Path | None:
     return next((folder / n for n in names if (folder / n).is_file()), None)
 
 
+def _has_data(folder: Path, config: SearchQAOptions) -> bool:
+    """A corpus, or (for a retrieval server, which holds the corpus) question files."""
+    if (folder / "corpus.jsonl").is_file():
+        return True
+    return config.retriever == "http" and _first(folder, _TRAIN_FILES + _EVAL_FILES) is not None
+
+
 def _data_folder(config: SearchQAOptions) -> Path | None:
-    if config.data_dir is not None:
-        folder = Path(config.data_dir).expanduser()
-        if not (folder / "corpus.jsonl").is_file():
-            raise EnvError(f"Search-QA data_dir {folder} has no corpus.jsonl. {DATA_HELP}")
-        return folder
-    if os.environ.get("SEARCHQA_DATA"):
-        folder = Path(os.environ["SEARCHQA_DATA"]).expanduser()
-        if not (folder / "corpus.jsonl").is_file():
-            raise EnvError(f"$SEARCHQA_DATA={folder} has no corpus.jsonl. {DATA_HELP}")
-        return folder
+    for where, raw in (("data_dir", config.data_dir), ("$SEARCHQA_DATA", _env("SEARCHQA_DATA"))):
+        if raw:
+            folder = Path(raw).expanduser()
+            if not _has_data(folder, config):
+                raise EnvError(f"Search-QA {where} {folder} has no corpus.jsonl. {DATA_HELP}")
+            return folder
     folder = Path(DEFAULT_DATA_DIR).expanduser()
-    return folder if (folder / "corpus.jsonl").is_file() else None
+    return folder if _has_data(folder, config) else None
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or None
 
 
 def resolve_sources(config: SearchQAOptions) -> DataSources:
@@ -137,7 +144,9 @@ def resolve_sources(config: SearchQAOptions) -> DataSources:
     folder = None if (config.corpus and config.questions) else _data_folder(config)
     if folder is None and not explicit:
         return DataSources(None, None, None)
-    corpus = Path(config.corpus) if config.corpus else (folder / "corpus.jsonl" if folder else None)
+    corpus = Path(config.corpus) if config.corpus else None
+    if corpus is None and folder is not None and (folder / "corpus.jsonl").is_file():
+        corpus = folder / "corpus.jsonl"
     train = Path(config.questions) if config.questions else None
     evaluation = Path(config.eval_questions) if config.eval_questions else None
     if folder is not None:

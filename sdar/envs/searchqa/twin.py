@@ -12,7 +12,8 @@ questions about them:
 
 The data-source names contain the Search-QA skill names, so the shipped skill bank routes
 them (direct retrieval, multi-hop reasoning). Every question records the queries a
-scripted oracle issues (``expert_queries``: the question, then the bridge entity).
+scripted oracle issues (``expert_queries``: the named entity, then for two-hop questions
+the bridge entity); short queries a tiny policy can learn to copy.
 Everything is a pure function of ``seed``: no files, no network.
 """
 
@@ -81,6 +82,10 @@ def _name(rng: random.Random, used: set[str], syllables: int) -> str:
     raise RuntimeError("name space exhausted")  # internal: sizes are fixed below
 
 
+def _a(noun: str) -> str:
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
 def make_world(seed: int = 0) -> TwinWorld:
     """The twin's corpus and questions for ``seed`` (same seed, same world)."""
     rng = random.Random(f"searchqa-twin:{seed}")
@@ -99,7 +104,7 @@ def make_world(seed: int = 0) -> TwinWorld:
     for city in cities:
         texts.append((city, f"{city} is a city with {rng.randrange(2, 90) * 1000} inhabitants."))
     for person, (city, year, job) in born.items():
-        texts.append((person, f"{person} was a {job} born in {city} in {year}."))
+        texts.append((person, f"{person} was {_a(job)} born in {city} in {year}."))
     for company, (founder, year, hq) in founded.items():
         texts.append(
             (
@@ -108,37 +113,46 @@ def make_world(seed: int = 0) -> TwinWorld:
             )
         )
     for product, (company, kind) in made.items():
-        texts.append((product, f"The {product} is a {kind} made by {company}."))
+        texts.append((product, f"The {product} is {_a(kind)} made by {company}."))
     rng.shuffle(texts)
     passages = tuple(Passage(str(i), f'"{title}"\n{text}') for i, (title, text) in enumerate(texts))
 
+    # (data source, question, answer, oracle queries: the named entity, then the bridge)
     items: list[tuple[str, str, str, tuple[str, ...]]] = []
     for person, (city, _, _) in born.items():
-        items.append((DIRECT, f"In which city was {person} born?", city, ()))
+        items.append((DIRECT, f"In which city was {person} born?", city, (person,)))
     for company, (founder, year, _) in founded.items():
-        items.append((DIRECT, f"Who founded {company}?", founder, ()))
-        items.append((DIRECT, f"In what year was {company} founded?", str(year), ()))
         city = born[founder][0]
-        items.append(
-            (MULTI_HOP, f"In which city was the founder of {company} born?", city, (founder,))
-        )
-    for product, (company, _) in made.items():
-        founder, _, hq = founded[company]
-        items.append((DIRECT, f"Which company makes the {product}?", company, ()))
-        items.append(
-            (MULTI_HOP, f"Who founded the company that makes the {product}?", founder, (company,))
-        )
-        items.append(
+        items += [
+            (DIRECT, f"Who founded {company}?", founder, (company,)),
+            (DIRECT, f"In what year was {company} founded?", str(year), (company,)),
             (
                 MULTI_HOP,
-                f"In which city is the company that makes the {product} based?",
+                f"In which city was the founder of {company} born?",
+                city,
+                (company, founder),
+            ),
+        ]
+    for product, (company, _) in made.items():
+        founder, _, hq = founded[company]
+        items += [
+            (DIRECT, f"Which company makes the {product}?", company, (product,)),
+            (
+                MULTI_HOP,
+                f"Who founded the company that makes the {product}?",
+                founder,
+                (product, company),
+            ),
+            (
+                MULTI_HOP,
+                f"In which city is the maker of the {product} based?",
                 hq,
-                (company,),
-            )
-        )
+                (product, company),
+            ),
+        ]
     rng.shuffle(items)
     questions = tuple(
-        TwinQuestion(Question(f"twin-{seed}-{i}", text, (answer,), source), (text, *bridge))
-        for i, (source, text, answer, bridge) in enumerate(items)
+        TwinQuestion(Question(f"twin-{seed}-{i}", text, (answer,), source), queries)
+        for i, (source, text, answer, queries) in enumerate(items)
     )
     return TwinWorld(passages, questions[EVAL_QUESTIONS:], questions[:EVAL_QUESTIONS])
