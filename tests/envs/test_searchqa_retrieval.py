@@ -132,6 +132,21 @@ def test_dense_retriever_interface_with_a_fake_encoder():
     assert len(dense.search(["dune"], 9)[0]) == len(CORPUS)
 
 
+def test_dense_embeddings_are_cached(corpus_file, tmp_path):
+    pytest.importorskip("faiss")
+    first = DenseRetriever.from_file(corpus_file, tmp_path, encoder=FakeEncoder())
+    (folder,) = tmp_path.glob("dense-*")
+    assert (folder / "embeddings.npy").is_file()
+
+    class Refuses(FakeEncoder):
+        def encode(self, texts, **kwargs):
+            assert all(t.startswith("query: ") for t in texts), "passages were re-encoded"
+            return super().encode(texts)
+
+    second = DenseRetriever.from_file(corpus_file, tmp_path, encoder=Refuses())
+    assert second.search(["herbert"], 2) == first.search(["herbert"], 2)
+
+
 def test_dense_without_its_packages_is_one_clear_error(monkeypatch):
     import importlib
 
