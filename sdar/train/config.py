@@ -64,6 +64,10 @@ class EnvConfig:
     num_workers: int = 0
     """Worker processes for the environments (0 = in-process)."""
     step_timeout: float = 60.0
+    """Seconds an env step may take in a worker before the worker is restarted."""
+    reset_timeout: float = 120.0
+    """Seconds an env reset may take in a worker; a reset that times out twice skips its
+    episode (reported as a worker error) instead of stopping the run."""
 
 
 @dataclass(frozen=True)
@@ -261,19 +265,94 @@ MULTI_CHOICES: dict[str, tuple[str, ...]] = {
     "teacher.privileged": ("skills", "expert_plan", "gold_answer"),
     "run.logger": ("tensorboard", "wandb"),
 }
-POSITIVE = (
-    "rollout.tasks_per_step",
-    "rollout.group_size",
-    "rollout.max_new_tokens",
-    "rollout.max_prompt_tokens",
-    "rollout.gen_batch_size",
-    "optim.mini_batch_size",
-    "optim.micro_batch_size",
-    "optim.score_token_budget",
-    "teacher.max_prompt_tokens",
-    "eval.episodes",
-    "optim.lr",
-)
+
+
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of a numeric key: ``low``/``high`` bounds (None = unbounded), each
+    inclusive unless marked open. A tuple value is checked element by element."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        low_ok = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        high_ok = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return low_ok and high_ok
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        return (
+            f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
+            f"{')' if self.high_open else ']'}"
+        )
+
+
+AT_LEAST_0, AT_LEAST_1, ABOVE_0 = Range(0), Range(1), Range(0, low_open=True)
+UNIT, PROBABILITY = Range(0, 1), Range(0, 1, low_open=True)
+RANGES: dict[str, Range] = {
+    "model.lora_rank": AT_LEAST_0,
+    "model.lora_alpha": ABOVE_0,
+    "model.lora_dropout": Range(0, 1, high_open=True),
+    "model.tiny_hidden": AT_LEAST_1,
+    "model.tiny_layers": AT_LEAST_1,
+    "model.tiny_heads": AT_LEAST_1,
+    "env.history_length": AT_LEAST_0,
+    "env.num_workers": AT_LEAST_0,
+    "env.step_timeout": ABOVE_0,
+    "env.reset_timeout": ABOVE_0,
+    "rollout.tasks_per_step": AT_LEAST_1,
+    "rollout.group_size": AT_LEAST_1,
+    "rollout.temperature": ABOVE_0,
+    "rollout.top_p": PROBABILITY,
+    "rollout.max_new_tokens": AT_LEAST_1,
+    "rollout.max_prompt_tokens": AT_LEAST_1,
+    "rollout.gen_batch_size": AT_LEAST_1,
+    "algo.clip_low": Range(0, 1, high_open=True),
+    "algo.clip_high": AT_LEAST_0,
+    "algo.dual_clip": Range(1, low_open=True),
+    "algo.kl_coef": AT_LEAST_0,
+    "algo.entropy_coef": AT_LEAST_0,
+    "algo.sdar_coef": AT_LEAST_0,
+    "algo.gate_beta": AT_LEAST_0,
+    "algo.divergence_topk": AT_LEAST_1,
+    "algo.skill_sd_coef": AT_LEAST_0,
+    "algo.rlsd_lambda0": AT_LEAST_0,
+    "algo.rlsd_decay_steps": AT_LEAST_1,
+    "algo.rlsd_clip": AT_LEAST_0,
+    "algo.invalid_penalty": AT_LEAST_0,
+    "algo.success_reward": ABOVE_0,
+    "teacher.ema_rate": Range(0, 1, low_open=True, high_open=True),
+    "teacher.max_prompt_tokens": AT_LEAST_1,
+    "skills.ucb_c": AT_LEAST_0,
+    "optim.lr": ABOVE_0,
+    "optim.betas": Range(0, 1, high_open=True),
+    "optim.weight_decay": AT_LEAST_0,
+    "optim.grad_clip": ABOVE_0,
+    "optim.warmup_ratio": UNIT,
+    "optim.mini_batch_size": AT_LEAST_1,
+    "optim.micro_batch_size": AT_LEAST_1,
+    "optim.score_token_budget": AT_LEAST_1,
+    "sft.episodes": AT_LEAST_0,
+    "sft.epochs": AT_LEAST_1,
+    "sft.lr": ABOVE_0,
+    "sft.batch_size": AT_LEAST_1,
+    "sft.skill_mix": UNIT,
+    "sft.noise": UNIT,
+    "eval.episodes": AT_LEAST_1,
+    "eval.temperature": ABOVE_0,
+    "eval.every": AT_LEAST_0,
+    "run.seed": AT_LEAST_0,
+    "run.steps": AT_LEAST_0,
+    "run.save_every": AT_LEAST_1,
+    "run.keep_trajectories": AT_LEAST_0,
+    "run.threads": AT_LEAST_0,
+}
+"""The allowed range of every numeric key (tests/train/test_config_ranges.py checks that
+no numeric field is missing), checked at load time, before anything runs."""
 
 
 def _check_type(value: Any, tp: Any, key: str, errors: list[str]) -> Any:
@@ -349,13 +428,7 @@ def _cross_checks(cfg: Config) -> list[str]:
         bad = [v for v in _get(cfg, key) if v not in valid]
         if bad:
             errors.append(f"{key}: {bad} not among {', '.join(valid)}")
-    for key in POSITIVE:
-        value = _get(cfg, key)
-        if isinstance(value, (int, float)) and value <= 0:
-            errors.append(f"{key}: must be > 0, got {value}")
     a = cfg.algo
-    if a.dual_clip is not None and a.dual_clip <= 1.0:
-        errors.append(f"algo.dual_clip: must be > 1 (the dual clip constant c), got {a.dual_clip}")
     if a.method == "grpo_opsd" and a.gate_beta != 0:
         errors.append(
             "algo.gate_beta: grpo_opsd is the SDAR term with a constant gate, so gate_beta must "
@@ -371,12 +444,6 @@ def _cross_checks(cfg: Config) -> list[str]:
             f"optim.micro_batch_size ({cfg.optim.micro_batch_size}) must be <= "
             f"optim.mini_batch_size ({cfg.optim.mini_batch_size})"
         )
-    if not 0.0 <= cfg.sft.skill_mix <= 1.0:
-        errors.append(f"sft.skill_mix: must be in [0, 1], got {cfg.sft.skill_mix}")
-    if not 0.0 < cfg.teacher.ema_rate < 1.0:
-        errors.append(f"teacher.ema_rate: must be in (0, 1), got {cfg.teacher.ema_rate}")
-    if cfg.env.history_length < 0:
-        errors.append(f"env.history_length: must be >= 0, got {cfg.env.history_length}")
     if cfg.skills.student_match == "prompt" and cfg.skills.strategy not in ("keyword", "full"):
         errors.append(
             "skills.student_match=prompt matches keywords over the step prompt (every skill "
@@ -386,15 +453,29 @@ def _cross_checks(cfg: Config) -> list[str]:
     return errors
 
 
+def _range_errors(cfg: Config) -> list[str]:
+    """``key: must be <range>, got <value>`` for every numeric value outside `RANGES`."""
+    errors = []
+    for key, allowed in RANGES.items():
+        value = _get(cfg, key)
+        for v in value if isinstance(value, tuple) else (value,):
+            number = isinstance(v, (int, float)) and not isinstance(v, bool)
+            if number and v not in allowed:  # None (a default) and mistyped values pass
+                errors.append(f"{key}: must be {allowed}, got {v}")
+                break
+    return errors
+
+
 def config_from_dict(data: dict[str, Any]) -> Config:
-    """Build and validate a Config; raises SdarConfigError listing every problem."""
+    """Build and validate a Config; raises SdarConfigError with one line per problem."""
     errors: list[str] = []
     cfg = _build(Config, data, "", errors)
+    errors += _range_errors(cfg)
     # A mistyped value (already reported) may break a cross-field comparison.
     with contextlib.suppress(TypeError):
         errors += [e for e in _cross_checks(cfg) if e.split(":")[0] not in " ".join(errors)]
     if errors:
-        raise SdarConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+        raise SdarConfigError("\n".join(errors))
     return cfg
 
 
