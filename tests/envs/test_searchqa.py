@@ -301,3 +301,11 @@ def _jsonl(tmp_path):
     path = tmp_path / "q.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in ROWS))
     return path
+
+
+def test_warm_start_targets_are_valid_search_responses():
+    sft = pytest.importorskip("sdar.train.sft")
+    for action in ("<search>Who wrote Dune?</search>", "<answer>Frank Herbert</answer>"):
+        for think in (True, False):
+            response = sft.expert_response("Who wrote Dune?", action, think)
+            assert search_project(response, None, think=think) == (action, True)
