@@ -14,13 +14,17 @@ every page repeats, is left out: the prompt shows it once):
   bullet points or the reviews (none in the 1,000-product set);
 * done: ``Thank you for shopping with us!``, ``Your score (min 0.0, max 1.0)``, the score.
 
-Actions (case-insensitive, runs of white space, non-breaking ones included, read as one
-space): ``search[query]`` (any page, as in WebShop; listed only on the
+Actions: ``search[query]`` (any page, as in WebShop; listed only on the
 search page) and ``click[x]`` for a clickable of the current page: lower-cased button
 texts, lower-cased ASINs and option values. Clicking an option value selects it for its
 option; ``< Prev`` goes from an item page back to its results page (options are
 cleared, as WebShop clears them) and from a sub page back to the item; ``Buy Now`` ends
 the episode. Anything else changes nothing and is reported as not executed.
+
+Reading actions is looser than WebShop's (which needs ``click[<exact text>]``): case and
+white space are ignored, around the brackets and inside the target (``click [ 18 " x
+18 " ]`` clicks ``18" x 18"``), since word-level tokenizers space out punctuation and
+some option values hold non-breaking spaces.
 """
 
 from __future__ import annotations
@@ -38,19 +42,28 @@ SUB_PAGES = ("description", "features", "reviews")
 BACK, PREV, NEXT, BUY = "back to search", "< prev", "next >", "buy now"
 SEARCH_ACTION = "search[<your query>]"
 """How the available actions list a search (the query is the agent's)."""
-_ACTION = re.compile(r"^\s*(search|click)\[(.*)\]\s*$", re.IGNORECASE | re.DOTALL)
+_ACTION = re.compile(r"^\s*(search|click)\s*\[(.*)\]\s*$", re.IGNORECASE | re.DOTALL)
 
 
 def parse_action(action: str) -> tuple[str, str] | None:
     """``"click[Buy Now]" -> ("click", "buy now")``; None when it is neither form.
 
-    >>> parse_action("search[red shoes]"), parse_action("buy")
-    (('search', 'red shoes'), None)
+    >>> parse_action("search[red shoes]"), parse_action("click [ Buy Now ]"), parse_action("buy")
+    (('search', 'red shoes'), ('click', 'buy now'), None)
     """
     match = _ACTION.match(action)
     if match is None:
         return None
     return match.group(1).lower(), " ".join(match.group(2).lower().split())
+
+
+def click_key(text: str) -> str:
+    """What two click targets must share to be the same: lower-cased, without white space.
+
+    >>> click_key('18" x 18"') == click_key('18 " x 18 "')
+    True
+    """
+    return "".join(text.lower().split())
 
 
 @dataclass
@@ -95,10 +108,10 @@ class Shop:
 
     def _click(self, target: str) -> bool:
         s = self.state
-        by_text = {" ".join(c.split()): c for c in self.clickables()}
-        if target not in by_text:
+        by_key = {click_key(c): c for c in self.clickables()}
+        if click_key(target) not in by_key:
             return False
-        target = by_text[target]
+        target = by_key[click_key(target)]
         if target == BACK:
             self.restart()
         elif target == BUY:
