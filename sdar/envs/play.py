@@ -6,7 +6,13 @@ Agents (no model involved):
 * ``random``: a uniform draw from ``info["admissible_actions"]`` (or, for envs without
   that list such as Search-QA, from ``info["candidate_actions"]``), with one
   ``random.Random`` per episode seeded from ``(seed, episode index)``;
-* ``walkthrough``: replays ``info["expert_plan"]`` from reset, blind to what happens.
+* ``walkthrough``: replays ``info["expert_plan"]`` from reset, blind to what happens
+  (play asks for the plan with the family option ``expert_plan=True``: ALFWorld plans
+  only on request, as planning some games takes minutes).
+
+An episode that an env worker failure ends (a crash, a hang, or a reset that timed out
+twice and was skipped) counts as lost and is reported: ``worker_errors`` and
+``worker_error_tasks`` in the summary.
 
 Episodes are the first ``episodes`` tasks of the family's fixed evaluation panel, played
 in waves of up to ``4 * max(1, num_workers)`` environments through `VectorEnv`.
@@ -91,7 +97,8 @@ def _play_wave(
         episode.admissible = info.get("admissible_actions")
         episode.candidates = info.get("candidate_actions")
         episode.plan = list(info.get("expert_plan") or [])
-        if agent == "walkthrough" and "expert_plan" not in info:
+        skipped = "worker_error" in info  # the reset timed out; the first step ends it
+        if agent == "walkthrough" and "expert_plan" not in info and not skipped:
             raise ValueError(
                 f"the walkthrough agent needs info['expert_plan'] at reset, "
                 f"which {venv.spec.name} does not provide"
@@ -129,6 +136,7 @@ def play(
     data_dir: str | None = None,
     seed: int = 0,
     num_workers: int = 0,
+    reset_timeout: float = 120.0,
     on_episode: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Play ``episodes`` panel tasks of ``env_name`` with a scripted ``agent``.
@@ -138,8 +146,11 @@ def play(
     with ``record`` = {episode, task_id, task_type, won, steps, return[, worker_error]}
     plus the family's ``episode_metrics`` read from the final info (WebShop: ``score``).
 
-    Returns {success, per_task_type, episodes, steps_per_second, env, agent, steps,
-    step_seconds, wall_seconds} and the mean of each of ``spec.episode_metrics``;
+    ``reset_timeout`` bounds each reset in a worker (`VectorEnv`).
+
+    Returns {success, per_task_type, episodes, worker_errors, worker_error_tasks,
+    steps_per_second, env, agent, steps, step_seconds, wall_seconds} and the mean of each
+    of ``spec.episode_metrics``; ``success`` counts worker-failed episodes as lost;
     ``steps_per_second`` counts env steps over the time spent in `VectorEnv.step`
     (resets excluded).
     """
@@ -153,6 +164,8 @@ def play(
         opts["eval_split"] = split
     if data_dir is not None:
         opts["data_dir"] = data_dir
+    if agent == "walkthrough":
+        opts.setdefault("expert_plan", True)
     tasks = spec.eval_tasks(opts, episodes)
     records: list[dict[str, Any]] = []
 
@@ -163,7 +176,7 @@ def play(
 
     wave = min(episodes, 4 * max(1, num_workers))
     total_steps, step_seconds, start = 0, 0.0, time.perf_counter()
-    with VectorEnv(spec, opts, wave, num_workers=num_workers) as venv:
+    with VectorEnv(spec, opts, wave, num_workers=num_workers, reset_timeout=reset_timeout) as venv:
         for first in range(0, episodes, wave):
             batch = [
                 _Episode(i, tasks[i], random.Random(f"play:{seed}:{i}"))
@@ -172,6 +185,8 @@ def play(
             steps, seconds = _play_wave(venv, agent, batch, on_done)
             total_steps, step_seconds = total_steps + steps, step_seconds + seconds
     summary = success_summary(records)
+    lost = [r["task_id"] for r in records if "worker_error" in r]
+    summary.update(worker_errors=len(lost), worker_error_tasks=lost)
     summary.update({k: sum(r[k] for r in records) / len(records) for k in spec.episode_metrics})
     summary.update(
         env=env_name,

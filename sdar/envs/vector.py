@@ -17,8 +17,11 @@ timeout is killed, reaped and restarted, and every episode it held ends: the slo
 `StepResult` has ``done=True``, reward 0, and ``info`` with the standard keys
 (``won=False``) plus ``worker_error`` saying what happened. An exception raised by an env
 inside ``step`` ends that episode the same way. A warning is logged each time. Resets
-are retried once after a worker failure; an env that raises during reset is an
-`EnvError` (usually a set-up problem: missing data or package).
+are retried once after a worker failure (the slot that was being reset first, alone, so a
+game that hangs again takes no other slot down); a reset that fails again skips its
+episode: the reset info carries ``worker_error`` and the slot's first step ends the
+episode, marked. An env that raises during reset is an `EnvError` (usually a set-up
+problem: missing data or package).
 """
 
 from __future__ import annotations
@@ -293,13 +296,11 @@ class VectorEnv:
         items = {slot: task for slot, task in enumerate(tasks) if task is not None}
         outcomes, lost = self._call("reset", items, self.reset_timeout)
         if lost:  # every slot of a restarted worker needs its reset again
-            retry = {slot: items[slot] for slot in lost if slot in items}
-            logger.warning("retrying the reset of slots %s after a worker failure", sorted(retry))
-            outcomes.update(self._call("reset", retry, self.reset_timeout)[0])
+            outcomes.update(self._retry_resets(items, outcomes, lost))
         errors = [
             f"slot {slot} ({items[slot].task_id}): {o.value}"
             for slot, o in sorted(outcomes.items())
-            if o.status != "ok"
+            if o.status == "error"
         ]
         self._lost.clear()
         if errors:
@@ -307,7 +308,41 @@ class VectorEnv:
             raise EnvError(f"{self.spec.name} reset failed:\n  " + "\n  ".join(errors))
         self._tasks = list(tasks)
         self._active = [slot in items for slot in range(self.num_envs)]
-        return [outcomes[slot].value if slot in items else None for slot in range(self.num_envs)]
+        results: list[tuple[str, dict[str, Any]] | None] = []
+        for slot in range(self.num_envs):
+            if slot not in items:
+                results.append(None)
+            elif outcomes[slot].status == "lost":
+                reason = f"reset of {items[slot].task_id} failed twice ({outcomes[slot].value})"
+                logger.warning("skipping the episode in slot %d: %s", slot, reason)
+                self._lost[slot] = f"{reason}; episode skipped"
+                self._active[slot] = False
+                results.append(("", self._ended_info(slot, self._lost[slot])))
+            else:
+                results.append(outcomes[slot].value)
+        return results
+
+    def _retry_resets(
+        self, items: dict[int, Task], outcomes: dict[int, _Outcome], lost: dict[int, str]
+    ) -> dict[int, _Outcome]:
+        """Reset again every slot of a restarted worker. A worker resets its slots in
+        order, so its first unanswered slot is the suspect: it goes first and alone, and
+        a game that hangs again costs no other slot its reset."""
+        retry = sorted(slot for slot in lost if slot in items)
+        logger.warning("retrying the reset of slots %s after a worker failure", retry)
+        workers = max(self.num_workers, 1)
+        suspects = set()
+        for w in {slot % workers for slot in retry}:
+            unanswered = [s for s in retry if s % workers == w and outcomes[s].status == "lost"]
+            suspects.update(unanswered[:1])
+        out: dict[int, _Outcome] = {}
+        for batch in (sorted(suspects), [s for s in retry if s not in suspects]):
+            done, lost_again = self._call("reset", {s: items[s] for s in batch}, self.reset_timeout)
+            out.update(done)
+            for slot, reason in lost_again.items():  # a restart drops every env it held
+                if slot in items:
+                    out[slot] = _Outcome("lost", f"env worker {reason}")
+        return out
 
     def step(self, actions: list[str | None]) -> list[StepResult | None]:
         """Step every slot whose action is not None; skipped slots give None."""
@@ -380,15 +415,19 @@ class VectorEnv:
         """The marked result of an episode that a failure ended."""
         logger.warning("episode in slot %d ended by a failure: %s", slot, reason)
         self._active[slot] = False
+        return StepResult(
+            observation="", reward=0.0, done=True, info=self._ended_info(slot, reason)
+        )
+
+    def _ended_info(self, slot: int, reason: str) -> dict[str, Any]:
         task = self._tasks[slot]
-        info = {
+        return {
             "won": False,
             "admissible_actions": None,
             "task_type": task.task_type if task is not None else "",
             "is_action_valid": False,
             "worker_error": reason,
         }
-        return StepResult(observation="", reward=0.0, done=True, info=info)
 
     def _check_len(self, values: list, name: str) -> None:
         if len(values) != self.num_envs:

@@ -25,8 +25,9 @@ OPTIONS = {"data_dir": str(DATA)}
 
 
 @pytest.fixture(scope="module")
-def env() -> Env:
-    return SPEC.make(OPTIONS)
+def env(tmp_path_factory) -> Env:
+    cache = str(tmp_path_factory.mktemp("plans"))
+    return SPEC.make({**OPTIONS, "expert_plan": True, "plan_cache": cache})
 
 
 def sample_tasks() -> list[Task]:

@@ -11,11 +11,12 @@ the episode ends there; otherwise it ends, lost, at ``max_steps``. An action tha
 in the admissible list is still sent (TextWorld answers "Nothing happens.") and gives
 ``is_action_valid=False``.
 
-Expert: TextWorld's walkthrough (a fast-downward plan computed at reset, exposed as
-``info["expert_plan"]``; option ``expert_plan=False`` skips it, as planning a few games
-takes about a minute). `AlfworldEnv.expert_action` follows it while the agent does;
-after any deviation (or without a plan) it replans from the current state with the same
-planner.
+Expert: TextWorld's walkthrough, a fast-downward plan from the initial state. It is
+computed only when someone needs it: at reset with option ``expert_plan=True`` (exposed
+as ``info["expert_plan"]``), else at the first `AlfworldEnv.expert_action`; planning a
+few games takes minutes, so plans are cached on disk by game file (`plans`).
+``expert_action`` follows the plan while the agent does; after any deviation it replans
+from the current state with the same planner.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from sdar.envs.alfworld.games import DATA_HELP, GAMES_FOLDER, resolve_data_dir
 from sdar.envs.alfworld.options import AlfworldOptions
+from sdar.envs.alfworld.plans import default_cache_dir, load_plan, store_plan
 from sdar.envs.base import EnvError, StepResult, Task
 
 logger = logging.getLogger(__name__)
@@ -63,8 +65,11 @@ class AlfworldEnv:
         self.options = options
         self.data_dir = resolve_data_dir(options.data_dir)
         backend = load_backend()
-        extras = ["walkthrough"] if options.expert_plan else []
-        infos = backend.EnvInfos(won=True, admissible_commands=True, extras=extras)
+        # No "walkthrough" extra: TextWorld would plan at every reset; we plan lazily.
+        infos = backend.EnvInfos(won=True, admissible_commands=True)
+        self.plan_cache = (
+            Path(options.plan_cache).expanduser() if options.plan_cache else default_cache_dir()
+        )
         try:
             self._tw = backend.Demangler(backend.PddlEnv(infos), shuffle=False)
         except (ImportError, RuntimeError, OSError) as exc:
@@ -108,9 +113,7 @@ class AlfworldEnv:
         self._task = task
         self._steps = 0
         self._done = False
-        self._plan = (
-            [str(a) for a in state["extra.walkthrough"]] if self.options.expert_plan else None
-        )
+        self._plan = self._initial_plan() if self.options.expert_plan else None
         self._plan_pos = 0
         observation = _BANNER.sub("", state.feedback)
         match = _GOAL.search(observation)
@@ -147,14 +150,30 @@ class AlfworldEnv:
         """Next walkthrough step; replans from the current state after a deviation."""
         if self._task is None or self._done:
             return None
-        if self._plan is None or self._plan_pos >= len(self._plan):
-            try:
-                plan = self._tw._pddl_state.replan(self._tw._entity_infos)
-            except Exception as exc:  # the planner is best effort: no plan, no expert
-                logger.warning("ALFWorld replanning failed in %s: %s", self._task.task_id, exc)
-                plan = []
-            self._plan, self._plan_pos = [str(a) for a in plan], 0
+        if self._plan is None and self._steps == 0:
+            self._plan, self._plan_pos = self._initial_plan(), 0
+        elif self._plan is None or self._plan_pos >= len(self._plan):
+            self._plan, self._plan_pos = self._replan(), 0
         return self._plan[self._plan_pos] if self._plan else None
+
+    def _replan(self) -> list[str]:
+        """A fresh plan from the current state (best effort: no plan, no expert)."""
+        assert self._task is not None
+        try:
+            return [str(a) for a in self._tw._pddl_state.replan(self._tw._entity_infos)]
+        except Exception as exc:  # fast-downward and TextWorld raise many kinds
+            logger.warning("ALFWorld replanning failed in %s: %s", self._task.task_id, exc)
+            return []
+
+    def _initial_plan(self) -> list[str]:
+        """The walkthrough from the initial state (call right after reset): cached on disk."""
+        assert self._game_file is not None
+        plan = load_plan(self.plan_cache, self._game_file)
+        if plan is None:
+            plan = self._replan()
+            if plan:
+                store_plan(self.plan_cache, self._game_file, plan)
+        return plan
 
     def close(self) -> None:
         self._task = None

@@ -24,10 +24,13 @@ class AlfworldOptions:
     """Task types kept in both pools (a subset of the six)."""
     max_steps: int = 50
     """Episode length cap: the step that reaches it ends the episode (done=True)."""
-    expert_plan: bool = True
-    """Plan TextWorld's walkthrough at reset (``info["expert_plan"]``). Planning takes
-    0.01 s for most games but up to about a minute for a few; with False, reset skips it
-    and `expert_action` plans on first use."""
+    expert_plan: bool = False
+    """Put TextWorld's walkthrough in the reset info (``info["expert_plan"]``), for the
+    walkthrough agent and the teacher's ``expert_plan`` text. Planning takes 0.01 s for
+    most games but minutes for a few, so it is off by default: `expert_action` then plans
+    on first use. Either way a game's plan is computed once and cached (``plan_cache``)."""
+    plan_cache: str | None = None
+    """Folder of the on-disk plan cache; None: ``$XDG_CACHE_HOME/sdar/alfworld-plans``."""
 
 
 def parse_options(options: Mapping[str, Any] | None) -> AlfworldOptions:
@@ -59,6 +62,9 @@ def parse_options(options: Mapping[str, Any] | None) -> AlfworldOptions:
     expert_plan = options.get("expert_plan", AlfworldOptions.expert_plan)
     if not isinstance(expert_plan, bool):
         errors.append(f"expert_plan: expected true or false, got {expert_plan!r}")
+    plan_cache = options.get("plan_cache")
+    if plan_cache is not None and not isinstance(plan_cache, (str, os.PathLike)):
+        errors.append(f"plan_cache: expected a folder path or None, got {plan_cache!r}")
     if errors:
         raise ValueError("invalid ALFWorld options:\n  " + "\n  ".join(errors))
     return AlfworldOptions(
@@ -68,4 +74,5 @@ def parse_options(options: Mapping[str, Any] | None) -> AlfworldOptions:
         task_types=tuple(task_types),
         max_steps=max_steps,
         expert_plan=expert_plan,
+        plan_cache=None if plan_cache is None else os.fspath(plan_cache),
     )

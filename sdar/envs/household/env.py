@@ -42,7 +42,8 @@ class HouseholdEnv:
         self.done = False
         info = self._info(won=False, valid=True)
         info["goal"] = layout.goal.text
-        info["expert_plan"] = expert_plan(layout, self.config.command_style)
+        if self.config.expert_plan:
+            info["expert_plan"] = expert_plan(layout, self.config.command_style)
         return self.world.intro(), info
 
     def step(self, action: str) -> StepResult:

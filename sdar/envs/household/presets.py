@@ -41,6 +41,8 @@ class HouseholdConfig:
         max_steps: episode length cap; the episode ends (lost) after this many steps.
         task_types: task types to draw from, a subset of the six ALFWorld types.
         command_style: "put" (``put O in/on R``) or "move" (``move O to R``).
+        expert_plan: put the expert's plan in the reset info (it costs microseconds
+            here; the option exists because ALFWorld's costs minutes for some games).
     """
 
     preset: str
@@ -49,6 +51,7 @@ class HouseholdConfig:
     max_steps: int
     task_types: tuple[str, ...] = TASK_TYPES
     command_style: str = "put"
+    expert_plan: bool = True
 
 
 PRESETS = MappingProxyType(
@@ -59,7 +62,15 @@ PRESETS = MappingProxyType(
     }
 )
 DEFAULT_PRESET = "standard"
-OPTION_KEYS = ("preset", "receptacles", "distractors", "max_steps", "task_types", "command_style")
+OPTION_KEYS = (
+    "preset",
+    "receptacles",
+    "distractors",
+    "max_steps",
+    "task_types",
+    "command_style",
+    "expert_plan",
+)
 
 
 def _check_int(key: str, value: Any, low: int) -> int:
@@ -110,4 +121,11 @@ def parse_options(options: Mapping[str, Any] | None) -> HouseholdConfig:
                 f"household option command_style: expected 'put' or 'move', got {style!r}"
             )
         fields["command_style"] = style
+    if "expert_plan" in options:
+        if not isinstance(options["expert_plan"], bool):
+            raise ValueError(
+                f"household option expert_plan: expected true or false, "
+                f"got {options['expert_plan']!r}"
+            )
+        fields["expert_plan"] = options["expert_plan"]
     return replace(PRESETS[name], **fields)
