@@ -20,6 +20,7 @@ and draws progress bars.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import runpy
@@ -121,9 +122,38 @@ def print_summary(s: dict[str, Any]) -> None:
     print(f"run directory: {s['run_dir']}")
 
 
+def _make_output(run_dir: Path) -> None:
+    """Create the run directory before any heavy import, so a bad --output fails fast."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise FileExistsError(
+            f"--output {run_dir} is a file; pass a directory (created if missing)"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _os_error_line(exc: OSError, args: argparse.Namespace) -> str:
+    """One line for a file-system error: the path, what went wrong, what to do."""
+    path = exc.filename or "?"
+    run_dir = getattr(args, "run_dir", None)
+    if exc.errno == errno.ENOSPC:
+        then = (
+            f"continue with `sdar train --resume {run_dir}` (its last checkpoint is intact)"
+            if run_dir is not None and args.command == "train"
+            else "run the command again"
+        )
+        return f"no space left on device writing {path}; free some space, then {then}"
+    if exc.errno == errno.ENOTDIR:
+        blocker = next((p for p in Path(path).parents if p.is_file()), Path(path))
+        return f"--output {path}: {blocker} is a file, not a directory; pass another --output"
+    if exc.errno == errno.EROFS:
+        return f"cannot write {path}: read-only file system; pass a writable --output"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"cannot write {path}: permission denied; pass a writable --output"
+    return f"{path}: {exc.strerror or exc}; check the path (--output, --resume, data folders)"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from sdar.train.config import config_from_dict, load_config
-    from sdar.train.loop import Trainer
 
     if args.resume:
         import yaml
@@ -147,6 +177,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"{run_dir} already holds a run; continue it with "
                 f"`sdar train --resume {run_dir}` or pick another --output"
             )
+        _make_output(run_dir)
+    args.run_dir = run_dir
+    from sdar.train.loop import Trainer  # torch and transformers: only for a valid config
+
     _threads(cfg.run.threads)
     bars = Bars(sys.stderr.isatty() and not args.quiet)
     print(
@@ -227,7 +261,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     from sdar.envs.play import play
 
     bars = Bars(sys.stderr.isatty() and not args.json)
-    options = dict(json.loads(args.options)) if args.options else None
+    options = _json_options(args.options) if args.options else None
     for key in ("corpus", "questions", "goals"):
         if getattr(args, key):
             options = {**(options or {}), key: getattr(args, key)}
@@ -248,6 +282,7 @@ def cmd_play(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             seed=args.seed,
             num_workers=args.workers,
+            reset_timeout=args.reset_timeout,
             on_episode=on_episode,
         )
     finally:
@@ -259,11 +294,32 @@ def cmd_play(args: argparse.Namespace) -> int:
         f"{args.env} / {args.agent}: success {100 * result['success']:.1f}% over "
         f"{result['episodes']} episodes, {result['steps_per_second']:.0f} steps/s"
     )
+    if result["worker_errors"]:
+        print(
+            f"  {result['worker_errors']} episodes ended by an env worker failure (counted as "
+            f"lost): {', '.join(result['worker_error_tasks'])}"
+        )
     if "score" in result:
         print(f"  mean score {100 * result['score']:.1f} (WebShop's Score)")
     for t, v in sorted(result["per_task_type"].items()):
         print(f"  {t:<32}{100 * v:6.1f}")
     return 0
+
+
+def _json_options(raw: str) -> dict[str, Any]:
+    """``--options`` as a dict, or a ValueError naming the flag and the expected form."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        problem = f"not valid JSON ({exc.msg} at character {exc.pos})"
+    else:
+        if isinstance(value, dict):
+            return value
+        problem = f"a JSON {type(value).__name__}, not an object"
+    raise ValueError(
+        f"--options {raw!r} is {problem}; expected a JSON object of family options, "
+        """e.g. --options '{"preset": "tiny"}'"""
+    )
 
 
 def _searchqa_retriever(args: argparse.Namespace) -> Any:
@@ -398,6 +454,12 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--data-dir")
     pl.add_argument("--seed", type=int, default=0)
     pl.add_argument("--workers", type=int, default=0, help="environment worker processes")
+    pl.add_argument(
+        "--reset-timeout",
+        type=float,
+        default=120.0,
+        help="seconds a reset may take in a worker; a game over it twice is skipped, reported",
+    )
     pl.add_argument("--options", help='family options as JSON, e.g. \'{"preset": "tiny"}\'')
     pl.add_argument("--json", action="store_true", help="one JSON object on stdout")
     pl.add_argument("--corpus", help="searchqa: corpus jsonl (option corpus)")
@@ -452,10 +514,25 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     from sdar.envs.base import EnvError
+    from sdar.train.config import SdarConfigError
 
     try:
         return args.func(args)
-    except (ValueError, EnvError, FileNotFoundError, FileExistsError) as exc:
+    except SdarConfigError as exc:  # one line per bad key
+        if args.verbose:
+            raise
+        for line in str(exc).splitlines():
+            print(f"sdar {args.command}: error: {line}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # Our own FileNotFoundError/FileExistsError carry a message and no errno; the
+        # system's (no space, read-only, a file in the way) get one line naming the path.
+        if args.verbose:
+            raise
+        line = str(exc) if exc.errno is None else _os_error_line(exc, args)
+        print(f"sdar {args.command}: error: {line}", file=sys.stderr)
+        return 2
+    except (ValueError, EnvError) as exc:
         # Our boundary errors (config, model, environment, skill bank) say what to do.
         if args.verbose:
             raise
