@@ -168,10 +168,10 @@ class OptimConfig:
     shuffle: bool = True
     """Mini-batches from a seeded permutation of the step's samples; false = contiguous
     slices in rollout order (the authors' ``shuffle=False``)."""
-    pad_batch: bool = False
-    """Pad the step's samples to a multiple of mini_batch_size by duplicating randomly
-    chosen ones before the advantages (the authors' ``adjust_batch``; the copies enter the
-    GRPO statistics and the loss)."""
+    pad_to: int = 0
+    """> 0: pad the step's samples to a multiple of this by duplicating randomly chosen ones
+    before the advantages (the authors' ``adjust_batch``, mode copy: the copies enter the
+    GRPO statistics and the loss; they pad to lcm(micro-batch sizes x GPUs)). 0 = off."""
     score_token_budget: int = 16384
     """Padded tokens per no-grad scoring micro-batch."""
 
@@ -335,6 +335,7 @@ RANGES: dict[str, Range] = {
     "optim.warmup_ratio": UNIT,
     "optim.mini_batch_size": AT_LEAST_1,
     "optim.micro_batch_size": AT_LEAST_1,
+    "optim.pad_to": AT_LEAST_0,
     "optim.score_token_budget": AT_LEAST_1,
     "sft.episodes": AT_LEAST_0,
     "sft.epochs": AT_LEAST_1,

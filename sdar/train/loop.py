@@ -81,12 +81,19 @@ def compute_advantages(
     samples: list[StepSample], trajs: list[Trajectory], mode: str, norm_by_std: bool
 ) -> torch.Tensor:
     """GRPO advantages [N]: over all step-samples of a group (``step``, the authors' code)
-    or over the group's trajectories, broadcast to their steps (``trajectory``)."""
+    or over the group's trajectories, broadcast to their steps (``trajectory``).
+
+    An episode ended by an env worker failure (``Trajectory.error``: a crash, a hang, a
+    skipped reset) has no outcome, only a cut: it stays out of its group's mean and std,
+    and its samples get A = 0 (each is a group of its own)."""
+    failed = {t.traj for t in trajs if t.error is not None}
     if mode == "step":
         rewards = torch.tensor([s.score for s in samples], dtype=torch.float32)
-        return algos.grpo_advantages(rewards, [s.group for s in samples], norm_by_std=norm_by_std)
+        groups = [("failed", i) if s.traj in failed else s.group for i, s in enumerate(samples)]
+        return algos.grpo_advantages(rewards, groups, norm_by_std=norm_by_std)
     means = torch.tensor([sum(s.score for s in t.samples) / max(t.length, 1) for t in trajs])
-    per_traj = algos.grpo_advantages(means, [t.group for t in trajs], norm_by_std=norm_by_std)
+    groups = [("failed", t.traj) if t.traj in failed else t.group for t in trajs]
+    per_traj = algos.grpo_advantages(means, groups, norm_by_std=norm_by_std)
     by_traj = {t.traj: per_traj[i] for i, t in enumerate(trajs)}
     return torch.stack([by_traj[s.traj] for s in samples])
 
@@ -163,6 +170,8 @@ class Trainer:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
         latest = ckpt.latest_checkpoint(run_dir) if resume else None
+        # base_model/ appears only once the warm start has finished (build_base_model
+        # renames it into place), so a kill during SFT makes the resumed run redo it.
         have_base = (run_dir / "base_model" / "config.json").is_file()
         model = tokenizer = None
         if not have_base and (cfg.model.name == "tiny" or cfg.sft.episodes):
@@ -181,20 +190,25 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda i: min(1.0, (i + 1) / warmup) if warmup else 1.0
         )
+        done = 0
         if latest is None:
             if cfg.teacher.kind == "ema":
                 self.policy.init_ema()
-            return 1
-        ckpt.load_policy_weights(self.policy.model, latest)
-        state = ckpt.load_state(latest)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.retriever.load_state_dict(state["retriever"])
-        self.policy.ema = state.get("ema")
+        else:
+            ckpt.load_policy_weights(self.policy.model, latest)
+            state = ckpt.load_state(latest)
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.retriever.load_state_dict(state["retriever"])
+            self.policy.ema = state.get("ema")
+            done = state["step"]
+        # Cut the logs back to the restart point in every case (also with no checkpoint:
+        # a run killed before its first one restarts at step 1, after the step-0 eval).
         for name in ("metrics.jsonl", "trajectories.jsonl", "evals.jsonl"):
-            ckpt.truncate_jsonl(run_dir / name, state["step"])
-        logger.info("resumed %s from %s (step %d)", run_dir, latest.name, state["step"])
-        return state["step"] + 1
+            ckpt.truncate_jsonl(run_dir / name, done)
+        if resume:
+            logger.info("resuming %s after step %d", run_dir, done)
+        return done + 1
 
     def _save(self, step: int) -> None:
         state = {
@@ -279,9 +293,9 @@ class Trainer:
     ) -> tuple[list[StepSample], torch.Tensor]:
         cfg = self.cfg
         samples = assign_scores(trajs, self.spec, self.success_reward, self.invalid_penalty)
-        if cfg.optim.pad_batch:
+        if cfg.optim.pad_to:
             pad_gen = make_generator(derive_seed(cfg.run.seed, step, "pad", self.rank))
-            samples = pad_samples(samples, cfg.optim.mini_batch_size, pad_gen)
+            samples = pad_samples(samples, cfg.optim.pad_to, pad_gen)
         adv = compute_advantages(samples, trajs, cfg.algo.adv_stats, cfg.algo.adv_norm_by_std)
         return samples, adv
 

@@ -218,7 +218,7 @@ def test_pad_samples_duplicates_random_samples_up_to_a_multiple():
 
 
 def test_padding_enters_the_group_statistics(tmp_path):
-    _, metrics, trajs = one_step(tmp_path, "optim.pad_batch=true", "optim.mini_batch_size=16")
+    _, metrics, trajs = one_step(tmp_path, "optim.pad_to=16")
     n = sum(t.length for t in trajs)
     assert metrics["rollout/samples"] == n + (-n % 16)
 
