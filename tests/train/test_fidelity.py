@@ -206,6 +206,18 @@ def test_logged_grad_norm_does_not_depend_on_the_micro_batch_size(tmp_path):
             assert m[key] == pytest.approx(norms[0][key], rel=1e-4, abs=1e-7), key
 
 
+def test_divergence_ablation_uses_the_configured_gate(tmp_path):
+    """The entropy and soft-OR gates reach the divergence term (they used to become 1)."""
+    div = {}
+    for gate in ("soft_or", "none"):
+        _, metrics, _ = one_step(
+            tmp_path, "algo.divergence=reverse_kl", f"algo.gate={gate}", name=gate
+        )
+        div[gate] = metrics["sdar/divergence"]
+    assert div["soft_or"] != pytest.approx(div["none"], rel=1e-3)
+    assert div["soft_or"] < div["none"]  # a gate in (0, 1) shrinks the term
+
+
 # -- 8. the authors' smaller choices ------------------------------------------------------------
 
 
