@@ -286,3 +286,13 @@ def test_oracle_success_equals_recall_at_3(index_dir):
     recall = retrieval_recall(bm25, load_questions(dev), 3)
     assert played["success"] == recall["recall"]
     assert played["per_task_type"] == recall["per_data_source"]
+
+
+@needs_shared
+def test_play_command_on_the_shared_data(index_dir, capsys):
+    args = ["play", "searchqa", "--agent", "random", "--episodes", "20", "--json"]
+    args += ["--corpus", str(SHARED / "corpus.jsonl"), "--questions", str(SHARED / "dev.jsonl")]
+    assert main([*args, "--options", json.dumps({"index_dir": index_dir})]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["episodes"] == 20 and result["agent"] == "random"
+    assert set(result["per_task_type"]) <= {"hotpotqa", "2wikimultihopqa", "musique"}
