@@ -309,3 +309,16 @@ def test_warm_start_targets_are_valid_search_responses():
         for think in (True, False):
             response = sft.expert_response("Who wrote Dune?", action, think)
             assert search_project(response, None, think=think) == (action, True)
+
+
+@pytest.mark.slow
+def test_tiny_preset_trains_one_step(tmp_path):
+    from sdar.cli import main
+
+    overrides = ["run.steps=1", "sft.episodes=8", "sft.epochs=1", "eval.episodes=4"]
+    overrides += ["rollout.tasks_per_step=2", "rollout.group_size=2", "model.tiny_hidden=32"]
+    args = ["train", "--preset", "searchqa-tiny-cpu", "--output", str(tmp_path / "run")]
+    assert main([*args, "--quiet", *overrides]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert (summary["env"], summary["steps"]) == ("searchqa", 1)
+    assert summary["eval_after"]["episodes"] == 4
