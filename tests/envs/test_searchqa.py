@@ -144,10 +144,11 @@ def test_search_then_correct_answer_wins():
         env.step("<answer>again</answer>")
 
 
-def test_wrong_answer_ends_the_episode_lost():
+@pytest.mark.parametrize("answer", ["Isaac Asimov", ""])
+def test_wrong_or_empty_answer_ends_the_episode_lost(answer):
     env = SearchQAEnv(FakeRetriever(PASSAGES))
     env.reset(_task())
-    result = env.step("<answer>Isaac Asimov</answer>")
+    result = env.step(f"<answer>{answer}</answer>")
     assert result.done and not result.info["won"] and result.reward == 0.0
 
 

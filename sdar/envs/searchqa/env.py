@@ -8,7 +8,8 @@ Episode rules (SDAR_SPEC 1.1, 1.3):
 * ``<answer>text</answer>`` ends the episode: ``won`` is the normalised exact match
   against any gold answer, and the env reward is 1.0 on a match;
 * anything else (the projection's "" for a malformed response, an empty query) spends
-  the turn and gets a format reminder, ``is_action_valid=False``;
+  the turn and gets a format reminder, ``is_action_valid=False`` (the authors' env sends
+  an empty observation instead); an empty ``<answer></answer>`` ends the episode, lost;
 * the episode ends, lost, after ``max_steps`` turns (4) without an answer.
 
 The oracle (`expert_action`): issue the task's ``expert_queries`` in turn (the question
@@ -98,7 +99,9 @@ class SearchQAEnv:
             raise EnvError("SearchQAEnv.step called on a finished episode; call reset(task) first")
         self._turns += 1
         parsed = parse_action(action)
-        won, valid, answer = False, parsed is not None and bool(parsed[1]), None
+        # An empty answer is still an answer (and wrong); an empty query searches nothing.
+        valid = parsed is not None and (parsed[0] == "answer" or bool(parsed[1]))
+        won, answer = False, None
         if not valid:
             observation = FORMAT_REMINDER
         elif parsed[0] == "search":
