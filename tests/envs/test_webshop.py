@@ -16,6 +16,7 @@ from sdar.envs.base import INFO_KEYS, Env, EnvError, Task
 from sdar.envs.play import play
 from sdar.envs.registry import get_env_spec
 from sdar.envs.webshop.catalogue import PRODUCTS_FILE
+from sdar.envs.webshop.engine import resolve_click
 from sdar.envs.webshop.projection import webshop_project
 from sdar.envs.webshop.prompt import MAX_PROMPT_CHARS, webshop_prompt
 from sdar.envs.webshop.reward import purchase_score
@@ -312,3 +313,12 @@ def test_expert_reaches_webshops_ceiling_on_all_shared_goals():
     summary = play("webshop", "expert", 6809, options=options)
     assert summary["episodes"] == 6809 and round(summary["success"] * 6809) == 6352
     assert summary["score"] == pytest.approx(0.9895, abs=5e-4)
+
+
+def test_click_targets_resolve_exactly_before_loosely():
+    sizes = ["39x49in", "39 x 49 in", '18" x 18"']
+    assert resolve_click("39 x 49 in", sizes) == "39 x 49 in"  # a real product has both
+    assert resolve_click("39X49IN", sizes) == "39x49in"
+    assert resolve_click('18 " x 18 "', sizes) == '18" x 18"'  # spaced out by a tokenizer
+    assert resolve_click("39x49 in", sizes) is None  # loosely equal to two: ambiguous
+    assert resolve_click("b17-army green", ["b17-army\xa0green"]) == "b17-army\xa0green"

@@ -58,12 +58,26 @@ def parse_action(action: str) -> tuple[str, str] | None:
 
 
 def click_key(text: str) -> str:
-    """What two click targets must share to be the same: lower-cased, without white space.
-
-    >>> click_key('18" x 18"') == click_key('18 " x 18 "')
-    True
-    """
+    """``text`` lower-cased, without white space: how loosely a click may be written."""
     return "".join(text.lower().split())
+
+
+def resolve_click(target: str, clickables: list[str]) -> str | None:
+    """The clickable ``target`` names: equal up to case and runs of white space, else the
+    only one equal once all white space is dropped; None when there is none (or several).
+
+    >>> resolve_click('18 " x 18 "', ['18" x 18"', "20 x 20"])
+    '18" x 18"'
+    >>> sizes = ["39x49in", "39 x 49 in"]
+    >>> resolve_click("39 x 49 in", sizes), resolve_click("39x49 in", sizes)
+    ('39 x 49 in', None)
+    """
+    wanted = " ".join(target.lower().split())
+    for c in clickables:
+        if " ".join(c.lower().split()) == wanted:
+            return c
+    loose = {c for c in clickables if click_key(c) == click_key(target)}
+    return loose.pop() if len(loose) == 1 else None
 
 
 @dataclass
@@ -108,10 +122,10 @@ class Shop:
 
     def _click(self, target: str) -> bool:
         s = self.state
-        by_key = {click_key(c): c for c in self.clickables()}
-        if click_key(target) not in by_key:
+        resolved = resolve_click(target, self.clickables())
+        if resolved is None:
             return False
-        target = by_key[click_key(target)]
+        target = resolved
         if target == BACK:
             self.restart()
         elif target == BUY:

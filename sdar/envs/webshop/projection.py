@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sdar.envs.projection import authors_project_action, project_action
-from sdar.envs.webshop.engine import SEARCH_ACTION, click_key, parse_action
+from sdar.envs.webshop.engine import SEARCH_ACTION, parse_action, resolve_click
 
 FALLBACK_CHARS = 20
 
@@ -49,5 +49,7 @@ def _check(action: str, well_formed: bool, admissible: Sequence[str] | None) -> 
         return action, False
     if parsed[0] == "search":
         return action, bool(parsed[1]) and SEARCH_ACTION in admissible
-    listed = {click_key(a) for a in admissible}
-    return action, click_key(action) in listed
+    clicks = [
+        a[len("click[") : -1] for a in admissible if a.startswith("click[") and a.endswith("]")
+    ]
+    return action, resolve_click(parsed[1], clicks) is not None
