@@ -234,6 +234,8 @@ def test_missing_data_is_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(EnvError, match="no WebShop data folder is configured"):
         SPEC.make({"catalogue": "real"})
     assert SPEC.make({}).catalogue.source.startswith("built-in twin")  # nothing configured
+    with pytest.raises(EnvError, match="need a catalogue folder"):
+        SPEC.make({"goals": "human"})
     with pytest.raises(ValueError, match="unknown WebShop option 'colour'"):
         SPEC.make({"colour": "red"})
 

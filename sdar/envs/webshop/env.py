@@ -35,6 +35,11 @@ def open_catalogue(options: WebShopOptions) -> Catalogue:
             "catalogue is 'real' but no WebShop data folder is configured: set the "
             "`data_dir` option (or --data-dir, or WEBSHOP_DATA), or use catalogue 'builtin'"
         )
+    if folder is None and options.goals != "synthetic":
+        raise EnvError(
+            f"goals {options.goals!r} need a catalogue folder (the twin makes its own "
+            "synthetic goals): set the `data_dir` option (or --data-dir, or WEBSHOP_DATA)"
+        )
     if folder is None:
         return twin_catalogue(options.twin_products, options.twin_seed)
     return load_catalogue(folder, options.goals)
