@@ -10,6 +10,12 @@ Layout of a run directory::
 
 ``policy/`` holds the weights (full fine-tuning: a HF folder; LoRA: the adapter);
 ``state.pt`` holds the optimizer, scheduler, RNG, skill-bandit, EMA and step.
+
+A ``step_*`` folder only ever appears complete (renamed into place) and disappears in one
+rename too, so a kill at any point leaves every ``step_*`` folder whole; should LATEST
+still name a folder that is missing or damaged, `latest_checkpoint` falls back to the
+newest complete one. A write that fails (a full disk) removes its temporary folder and
+leaves LATEST and the earlier checkpoints as they were.
 """
 
 from __future__ import annotations
@@ -41,21 +47,26 @@ def save_checkpoint(
     """Write checkpoint ``step`` atomically and point LATEST at it."""
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
+    for leftover in root.glob(".tmp_step_*"):  # from a write that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
     name = f"step_{step:06d}"
     tmp = root / f".tmp_{name}"
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    model.save_pretrained(tmp / "policy")
-    tokenizer.save_pretrained(tmp / "policy")
-    state = {
-        **state,
-        "step": step,
-        "python_rng": random.getstate(),
-        "torch_rng": torch.get_rng_state(),
-    }
-    torch.save(state, tmp / "state.pt")
+    try:
+        model.save_pretrained(tmp / "policy")
+        tokenizer.save_pretrained(tmp / "policy")
+        state = {
+            **state,
+            "step": step,
+            "python_rng": random.getstate(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        torch.save(state, tmp / "state.pt")
+    except BaseException:  # a full disk: free what we wrote, keep the last checkpoint
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     final = root / name
-    shutil.rmtree(final, ignore_errors=True)
+    _remove(final)
     os.replace(tmp, final)
     latest_tmp = root / ".LATEST.tmp"
     latest_tmp.write_text(name)
@@ -63,19 +74,41 @@ def save_checkpoint(
     _fsync_dir(root)
     older = sorted(p for p in root.glob("step_*") if p.name != name)
     for old in older[: max(len(older) - (keep - 1), 0)]:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)
     return final
 
 
+def _remove(folder: Path) -> None:
+    """Delete a checkpoint folder: renamed away first, so it never exists half deleted."""
+    if not folder.exists():
+        return
+    trash = folder.with_name(f".tmp_{folder.name}.old")
+    shutil.rmtree(trash, ignore_errors=True)
+    os.replace(folder, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def is_complete(ckpt: Path) -> bool:
+    """A checkpoint folder with its state and weights."""
+    return (ckpt / "state.pt").is_file() and any((ckpt / "policy").glob("*.safetensors"))
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    pointer = run_dir / "checkpoints" / "LATEST"
-    if not pointer.is_file():
-        return None
-    path = run_dir / "checkpoints" / pointer.read_text().strip()
-    if not (path / "state.pt").is_file():
-        logger.warning("LATEST points at %s, which is incomplete; ignoring it", path)
-        return None
-    return path
+    """The checkpoint to resume from: LATEST's, else the newest complete one (logged)."""
+    root = run_dir / "checkpoints"
+    pointer = root / "LATEST"
+    named = root / pointer.read_text().strip() if pointer.is_file() else None
+    if named is not None and is_complete(named):
+        return named
+    complete = sorted(p for p in root.glob("step_*") if is_complete(p)) if root.is_dir() else []
+    fallback = complete[-1] if complete else None
+    if named is not None:
+        logger.warning(
+            "LATEST points at %s, which is missing or incomplete; resuming from %s",
+            named,
+            fallback.name if fallback else "the start (no complete checkpoint)",
+        )
+    return fallback
 
 
 def load_state(ckpt: Path) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -168,8 +170,14 @@ def build_base_model(
 ) -> tuple[Any, Any, list]:
     """Load (or build, for ``tiny``) the model, run the SFT warm start, save base_model/.
 
+    base_model/ is written to a temporary folder and renamed into place only after the
+    warm start, so it exists only when complete: a run killed during SFT redoes it on
+    resume (deterministically, so the resumed run equals an uninterrupted one).
+
     Returns (model, tokenizer, sft_losses).
     """
+    staging = run_dir / ".tmp_base_model"
+    shutil.rmtree(staging, ignore_errors=True)
     seed = cfg.run.seed
     device = resolve_device(cfg.model.device)
     steps, texts = [], []
@@ -212,9 +220,9 @@ def build_base_model(
             num_heads=cfg.model.tiny_heads,
             seed=seed,
         )
-        save_tiny(model, tokenizer, run_dir / "base_model")
+        save_tiny(model, tokenizer, staging)
         model, tokenizer = load_policy(
-            str(run_dir / "base_model"), device=str(device), dtype=MASTER_DTYPE, seed=seed
+            str(staging), device=str(device), dtype=MASTER_DTYPE, seed=seed
         )
     else:
         model, tokenizer = load_policy(
@@ -237,7 +245,7 @@ def build_base_model(
         with autocast_context(device, resolve_dtype(cfg.model.dtype, device)):
             losses = train_sft(
                 model,
-            examples,
+                examples,
                 pad_id=int(tokenizer.pad_token_id),
                 device=device,
                 epochs=cfg.sft.epochs,
@@ -247,7 +255,9 @@ def build_base_model(
                 progress=cb,
             )
     if cfg.model.name == "tiny" or losses:
-        save_tiny(model, tokenizer, run_dir / "base_model")
+        save_tiny(model, tokenizer, staging)
+        shutil.rmtree(run_dir / "base_model", ignore_errors=True)  # an unfinished older one
+        os.replace(staging, run_dir / "base_model")
     return model, tokenizer, losses
 
 

@@ -71,7 +71,8 @@ def collect_expert_steps(
         privileged(i, t, info) for i, (t, (_, info)) in enumerate(zip(tasks, resets, strict=True))
     ]
     history: list[list[tuple[str, str]]] = [[] for _ in tasks]
-    done = [False] * len(tasks)
+    # A reset skipped after timing out twice (``worker_error``) has no game to learn from.
+    done = ["worker_error" in info for _, info in resets]
     steps: list[ExpertStep] = []
     seen: list[str] = [t for t in texts if t]
     turn = 0
