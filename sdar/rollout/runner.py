@@ -41,6 +41,9 @@ class RolloutSettings:
     student_match: Callable[[str], str] | None = None
     """With student_skills: step prompt -> skill text, chosen afresh at every step from the
     rendered prompt (the authors' Skill-GRPO) instead of the group's privileged text."""
+    teacher_match: Callable[[Task, str], str] | None = None
+    """(task, decoded step prompt) -> the teacher's privileged text for that step (the
+    authors' per-step skill choice); None = the slot's text from ``privileged``."""
     project: ProjectFn | None = None
     """Response text -> (action, valid); None = the env's own ``spec.project``."""
 
@@ -133,6 +136,7 @@ def run_episodes(
         slots.append(_Slot(traj, info.get("goal", ""), obs, info.get("admissible_actions")))
         texts.append(privileged(i, task, info))
     stats = {"prompt_truncated": 0, "tokens_generated": 0, "turns": 0}
+    step_texts = list(texts)  # the teacher's text per slot at the current step
     turn = 0
     while any(not s.done for s in slots):
         active = [i for i, s in enumerate(slots) if not s.done]
@@ -150,6 +154,8 @@ def run_episodes(
             student_text = texts[i] if settings.student_skills else ""
             ids, truncated = encode_prompt(tokenizer, spec, state, settings, student_text)
             stats["prompt_truncated"] += int(truncated)
+            if settings.teacher_match is not None:
+                step_texts[i] = settings.teacher_match(s.traj.task, tokenizer.decode(ids))
             states.append(state)
             prompts.append(ids)
         # step 3: generate
@@ -182,7 +188,7 @@ def run_episodes(
                 actions[i],
                 validity[i],
                 results[i],
-                texts[i],
+                step_texts[i],
             )
         turn += 1
         stats["turns"] = turn

@@ -50,6 +50,8 @@ LATE_SOURCES = {
 }
 # verl-agent marks non-QA samples with this data source; it never routes by source.
 TEXT_SOURCE = "text"
+TEXT_FAMILIES = frozenset({TEXT_SOURCE, "", "household", "alfworld", "webshop"})
+"""Our data sources that the authors' pipeline labels "text" (no routing by source)."""
 KEYWORD_MATCHES = ("word", "substring")
 
 
@@ -183,6 +185,22 @@ def prompt_skills(
     names = [bank.task_to_skill[k] for k in keyword_task_keys(bank, prompt, match)]
     text = "\n\n".join([bank.general, *(bank.skills[n] for n in names)])
     return Retrieval(text=text, skills=(GENERAL, *names))
+
+
+def step_skills(bank: SkillBank, task: Task, prompt: str, *, match: str = "substring") -> Retrieval:
+    """The authors' teacher skills for one step, chosen afresh at every step from the step
+    prompt as their trainer does (SDAR_SPEC 4.2): by the game path when the task has one
+    (ALFWorld), else by data source with the whole prompt (Search-QA: the compare rule
+    reads the prompt), else by keywords over the whole prompt (WebShop)."""
+    game_file = str(task.extra.get("game_file", ""))
+    if game_file:
+        keys = [k for k in bank.task_to_skill if k and k in game_file][:1]
+        return compose(bank, [bank.task_to_skill[k] for k in keys])
+    if task.data_source.lower() in TEXT_FAMILIES:
+        return prompt_skills(bank, prompt, match=match)
+    category = route_data_source(task.data_source, prompt)
+    skill = _resolve(bank, category) if category else None
+    return compose(bank, [skill] if skill else [])
 
 
 def _keyword(

@@ -153,6 +153,10 @@ class SkillsConfig:
     """Where a student that sees skills (skill_grpo, skill_prompt) gets them: task = the
     teacher's retrieval (skills.strategy), once per group (ours); prompt = keyword match over
     the whole step prompt at every step, as the authors' Skill-GRPO (docs/skills.md)."""
+    teacher_match: str = "task"
+    """The teacher's skills: task = retrieved once per group (skills.strategy; ours); prompt
+    = chosen at every step from the decoded step prompt as the authors' trainer does (game
+    path, else data source with the prompt, else keywords over the prompt)."""
 
 
 @dataclass(frozen=True)
@@ -259,6 +263,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "env.projection": ("strict", "authors"),
     "skills.strategy": ("keyword", "full", "random", "ucb", "general_only", "none"),
     "skills.keyword_match": ("word", "substring"),
+    "skills.teacher_match": ("task", "prompt"),
     "skills.student_match": ("task", "prompt"),
 }
 MULTI_CHOICES: dict[str, tuple[str, ...]] = {
@@ -450,6 +455,14 @@ def _cross_checks(cfg: Config) -> list[str]:
             "skills.student_match=prompt matches keywords over the step prompt (every skill "
             "with strategy=full), so skills.strategy must be keyword or full, got "
             f"{cfg.skills.strategy!r}; use skills.student_match=task for other strategies"
+        )
+    if cfg.skills.teacher_match == "prompt" and (
+        cfg.skills.strategy != "keyword" or tuple(cfg.teacher.privileged) != ("skills",)
+    ):
+        errors.append(
+            "skills.teacher_match=prompt re-matches keyword skills at every step, so it needs "
+            "skills.strategy=keyword and teacher.privileged=[skills] (got "
+            f"{cfg.skills.strategy!r}, {list(cfg.teacher.privileged)}); use teacher_match=task"
         )
     return errors
 

@@ -188,3 +188,30 @@ def test_cli_check_and_show_accept_the_folders(capsys):
         == 0
     )
     assert "skills: general_skills, compare" in capsys.readouterr().out
+
+
+def test_teacher_step_skills_follow_the_authors_trainer():
+    """skills.teacher_match=prompt: the teacher's skills are chosen at every step, by game
+    path (ALFWorld), data source with the whole prompt (Search), keywords over the prompt
+    (WebShop, which the authors' pipeline labels "text")."""
+    from sdar.skills.retrieve import step_skills
+
+    alf = load_bank(AUTHORS / "alfworld")
+    game = "/d/json_2.1.1/train/pick_two_obj_and_place-Apple-None-Fridge-1/t/game.tw-pddl"
+    task = Task("t", "pick_two_obj_and_place", data_source="alfworld", extra={"game_file": game})
+    assert step_skills(alf, task, "heat the mug").text == authors_text("alfworld", "pick_and_place")
+    shop = load_bank(AUTHORS / "webshop")
+    goal = Task("g", "electronics", data_source="webshop")
+    page1 = "i need a phone case. [SEP] search"
+    page2 = "i need a phone case. [SEP] leather wallet case [SEP] buy now"
+    assert step_skills(shop, goal, page1).text == authors_text("webshop", "electronics")
+    assert step_skills(shop, goal, page2).text == authors_text(
+        "webshop", "electronics", "accessories"
+    )
+    search = load_bank(AUTHORS / "search")
+    q = Task("q", "2wikimultihopqa", data_source="2wikimultihopqa")
+    compare = "Which film came out first, A or B?"
+    assert step_skills(search, q, compare).text == authors_text("search", "compare")
+    # the whole prompt is read: a "for" anywhere in it turns the compare rule off
+    prompt = "Answer the question. Search for facts.\n" + compare
+    assert step_skills(search, q, prompt).text == authors_text("search", "multi_hop_reasoning")

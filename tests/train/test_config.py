@@ -91,6 +91,7 @@ def test_paper_presets_use_the_authors_choices(preset):
     assert cfg.teacher.max_prompt_tokens == cfg.rollout.max_prompt_tokens
     assert cfg.rollout.stop == "eos" and cfg.rollout.max_new_tokens == 512
     assert cfg.skills.student_match == "prompt" and cfg.skills.keyword_match == "substring"
+    assert cfg.skills.teacher_match == "prompt"
     assert not cfg.optim.shuffle and cfg.optim.pad_to > 0
     assert cfg.algo.loss_agg_mode == "token-mean" and cfg.model.dtype == "auto"
 

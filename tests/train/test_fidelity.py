@@ -267,6 +267,22 @@ def test_projection_rule_is_chosen_from_config():
     assert rollout_settings(load_config("tiny"), trainer.spec, trainer.method, {}).project is None
 
 
+def test_teacher_skills_are_chosen_at_every_step_with_teacher_match_prompt(tmp_path):
+    from sdar.skills.bank import builtin_bank_dir, load_bank
+    from sdar.skills.retrieve import step_skills
+
+    trainer, _, trajs = one_step(tmp_path, "skills.teacher_match=prompt")
+    bank = load_bank(builtin_bank_dir("household"))
+    tok = trainer.policy.tokenizer
+    samples = [s for t in trajs for s in t.samples]
+    assert samples
+    for s in samples:
+        expected = step_skills(bank, s.task, tok.decode(s.prompt_ids), match="word").text
+        assert s.privileged == expected
+    with pytest.raises(Exception, match="teacher_match"):
+        load_config("tiny", ["skills.teacher_match=prompt", "skills.strategy=ucb"])
+
+
 def test_config_choices_agree_with_the_registries():
     from sdar.rollout.teacher import TRUNCATIONS
     from sdar.skills.retrieve import RETRIEVERS
