@@ -20,7 +20,7 @@ from sdar.models.tiny import build_tiny_model, build_word_tokenizer, save_tiny
 from sdar.rollout.runner import RolloutSettings
 from sdar.skills.bank import builtin_bank_dir, load_bank
 from sdar.skills.privileged import build_privileged_text
-from sdar.skills.retrieve import make_retriever, prompt_skills, step_skills
+from sdar.skills.retrieve import make_retriever, prompt_skills
 from sdar.skills.teacher_prompt import SKILL_HEADER
 from sdar.train.config import Config
 from sdar.train.methods import Method
@@ -46,12 +46,22 @@ def resolve_device(name: str) -> torch.device:
 
 
 def env_parts(cfg: Config) -> tuple[EnvSpec, dict[str, Any]]:
-    return get_env_spec(cfg.env.name), dict(cfg.env.options)
+    """The family's spec and options; a teacher shown the expert plan asks for it at reset
+    (option ``expert_plan``: ALFWorld plans only on request, as some games take minutes)."""
+    options = dict(cfg.env.options)
+    if "expert_plan" in cfg.teacher.privileged:
+        options.setdefault("expert_plan", True)
+    return get_env_spec(cfg.env.name), options
 
 
 def make_venv(cfg: Config, spec: EnvSpec, options: dict[str, Any], n: int) -> VectorEnv:
     return VectorEnv(
-        spec, options, n, num_workers=cfg.env.num_workers, step_timeout=cfg.env.step_timeout
+        spec,
+        options,
+        n,
+        num_workers=cfg.env.num_workers,
+        step_timeout=cfg.env.step_timeout,
+        reset_timeout=cfg.env.reset_timeout,
     )
 
 
@@ -74,7 +84,6 @@ def rollout_settings(
         chat_kwargs,
         method.student_skills,
         student_match=student_matcher(cfg, spec),
-        teacher_match=teacher_matcher(cfg, spec) if method.needs_teacher else None,
         project=spec.project_authors if cfg.env.projection == "authors" else None,
     )
 
@@ -88,16 +97,6 @@ def student_matcher(cfg: Config, spec: EnvSpec) -> Callable[[str], str] | None:
     bank = load_bank(Path(s.dir) if s.dir else builtin_bank_dir(spec.name))
     full = s.strategy == "full"
     return lambda prompt: prompt_skills(bank, prompt, match=s.keyword_match, full=full).text
-
-
-def teacher_matcher(cfg: Config, spec: EnvSpec) -> Callable[[Task, str], str] | None:
-    """``skills.teacher_match=prompt``: (task, decoded step prompt) -> the teacher's skill
-    text, chosen at every step as the authors' trainer does; None for ``task``."""
-    s = cfg.skills
-    if s.teacher_match != "prompt":
-        return None
-    bank = load_bank(Path(s.dir) if s.dir else builtin_bank_dir(spec.name))
-    return lambda task, prompt: step_skills(bank, task, prompt, match=s.keyword_match).text
 
 
 def build_retriever(cfg: Config, spec: EnvSpec, seed: int) -> Any:

@@ -45,3 +45,16 @@ def test_a_group_of_only_failed_episodes_gives_zeros():
     samples = assign_scores(trajs, SPEC, 10.0, 0.1)
     assert compute_advantages(samples, trajs, "step", True).tolist() == [0.0, 0.0]
     assert algos.grpo_advantages(torch.zeros(0), []).shape == (0,)
+
+
+def test_run_config_reaches_the_envs():
+    """env.reset_timeout bounds resets; a teacher shown the plan asks ALFWorld for it."""
+    from sdar.train.config import load_config
+    from sdar.train.setup import env_parts, make_venv
+
+    cfg = load_config("tiny", ["env.reset_timeout=7", "teacher.privileged=[skills,expert_plan]"])
+    spec, options = env_parts(cfg)
+    assert options["expert_plan"] is True
+    with make_venv(cfg, spec, options, 1) as venv:
+        assert venv.reset_timeout == 7.0
+    assert "expert_plan" not in env_parts(load_config("tiny"))[1]
