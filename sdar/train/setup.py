@@ -20,7 +20,7 @@ from sdar.models.tiny import build_tiny_model, build_word_tokenizer, save_tiny
 from sdar.rollout.runner import RolloutSettings
 from sdar.skills.bank import builtin_bank_dir, load_bank
 from sdar.skills.privileged import build_privileged_text
-from sdar.skills.retrieve import make_retriever, prompt_skills
+from sdar.skills.retrieve import make_retriever, prompt_skills, step_skills
 from sdar.skills.teacher_prompt import SKILL_HEADER
 from sdar.train.config import Config
 from sdar.train.methods import Method
@@ -84,6 +84,7 @@ def rollout_settings(
         chat_kwargs,
         method.student_skills,
         student_match=student_matcher(cfg, spec),
+        teacher_match=teacher_matcher(cfg, spec) if method.needs_teacher else None,
         project=spec.project_authors if cfg.env.projection == "authors" else None,
     )
 
@@ -97,6 +98,16 @@ def student_matcher(cfg: Config, spec: EnvSpec) -> Callable[[str], str] | None:
     bank = load_bank(Path(s.dir) if s.dir else builtin_bank_dir(spec.name))
     full = s.strategy == "full"
     return lambda prompt: prompt_skills(bank, prompt, match=s.keyword_match, full=full).text
+
+
+def teacher_matcher(cfg: Config, spec: EnvSpec) -> Callable[[Task, str], str] | None:
+    """``skills.teacher_match=prompt``: (task, decoded step prompt) -> the teacher's skill
+    text, chosen at every step as the authors' trainer does; None for ``task``."""
+    s = cfg.skills
+    if s.teacher_match != "prompt":
+        return None
+    bank = load_bank(Path(s.dir) if s.dir else builtin_bank_dir(spec.name))
+    return lambda task, prompt: step_skills(bank, task, prompt, match=s.keyword_match).text
 
 
 def build_retriever(cfg: Config, spec: EnvSpec, seed: int) -> Any:
