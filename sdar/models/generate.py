@@ -7,7 +7,10 @@ stop strings and to hand the env a string.
 Algorithm, per batch of length-sorted prompts:
 
 1. Prefill the left-padded prompts ``[b, P]`` with ``attention_mask`` and
-   ``position_ids = cumsum(mask) - 1``, keeping only the last position's logits.
+   ``position_ids = cumsum(mask) - 1``, keeping only the last position's logits. Shared work is
+   done once (`_prefill`): the common prefix of the batch (chat template, instructions) is
+   prefilled as one row and its KV cache expanded; identical prompts (the G rollouts of a group
+   on their first turn) are prefilled once and their cache rows copied.
 2. Each step: scale logits by ``1 / temperature``, record ``log softmax`` of the sampled id,
    truncate (top-k, then top-p) and sample with the caller's ``torch.Generator``.
 3. A row finishes on an eos id, on a stop string completed by its newest token (the token is
@@ -18,6 +21,7 @@ Algorithm, per batch of length-sorted prompts:
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -217,6 +221,71 @@ def _record(
     return keep
 
 
+MIN_SHARED_PREFIX = 8
+"""A common prefix shorter than this is not worth a separate forward pass."""
+
+
+def _prefill(
+    model: PreTrainedModel,
+    prompts: list[list[int]],
+    pad_id: int,
+    kv: DynamicCache,
+    share: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fill ``kv`` with the prompts; returns ``(last logits [n, V], mask [n, W], next
+    positions [n, 1])``.
+
+    With ``share``: (a) the longest common prefix of all prompts (kept at least one token
+    short of the shortest prompt) is run once as a single row and its cache expanded to every
+    row; (b) the remaining suffixes are deduplicated, run once each, and their cache rows and
+    logits index-copied to the duplicates. The suffixes are left-padded after the shared
+    prefix, so a row's mask reads ``[1]*K + [0]*pad + [1]*len(suffix)``; positions count only
+    the unmasked tokens, so every row sees the same positions as in a plain prefill.
+    """
+    device = next(model.parameters()).device
+    cache = {cache_kwarg(model): kv}
+    k = 0
+    if share and len(prompts) > 1:
+        k = min(len(os.path.commonprefix(prompts)), min(len(p) for p in prompts) - 1)
+        k = k if k >= MIN_SHARED_PREFIX else 0
+    suffixes = [tuple(p[k:]) for p in prompts]
+    first: dict[tuple[int, ...], int] = {}
+    if share:
+        for s in suffixes:
+            first.setdefault(s, len(first))
+        expand = [first[s] for s in suffixes]
+        unique = [list(s) for s in first]
+    else:
+        expand, unique = list(range(len(prompts))), [list(s) for s in suffixes]
+    if k:
+        prefix = torch.tensor([prompts[0][:k]], dtype=torch.long, device=device)
+        model(
+            input_ids=prefix,
+            position_ids=torch.arange(k, device=device)[None],
+            use_cache=True,
+            logits_to_keep=1,
+            **cache,
+        )
+        kv.batch_select_indices(torch.zeros(len(unique), dtype=torch.long, device=device))
+    ids, suffix_mask = _left_pad(unique, pad_id, device)
+    mask = torch.cat([suffix_mask.new_ones((len(unique), k)), suffix_mask], dim=-1)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, k:]
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=True,
+        logits_to_keep=1,
+        **cache,
+    )
+    logits, next_pos = out.logits[:, -1], positions[:, -1:] + 1
+    if len(unique) < len(prompts):
+        idx = torch.tensor(expand, dtype=torch.long, device=device)
+        kv.batch_select_indices(idx)
+        logits, mask, next_pos = logits[idx], mask[idx], next_pos[idx]
+    return logits, mask, next_pos
+
+
 def _generate_batch(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -224,29 +293,20 @@ def _generate_batch(
     params: SamplingParams,
     generator: torch.Generator,
     stop: _Stop,
+    share: bool = True,
 ) -> _Rows:
     """Sample responses for one batch of prompts (steps 1-3 of the module docstring)."""
     device = next(model.parameters()).device
     n = len(prompts)
     rows = _Rows([[] for _ in range(n)], [[] for _ in range(n)], [False] * n)
-    input_ids, mask = _left_pad(prompts, tokenizer.pad_token_id, device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
     kv = DynamicCache(config=model.config)  # filled in place by each forward
     cache = {cache_kwarg(model): kv}
     # step 1: prefill, logits of the last position only
-    out = model(
-        input_ids=input_ids,
-        attention_mask=mask,
-        position_ids=positions,
-        use_cache=True,
-        logits_to_keep=1,
-        **cache,
-    )
-    next_pos = positions[:, -1:] + 1
+    logits, mask, next_pos = _prefill(model, prompts, tokenizer.pad_token_id, kv, share)
     live = list(range(n))
     for step in range(params.max_new_tokens):
         # step 2: sample
-        tokens, logprobs = sample_next(out.logits[:, -1], params, generator)
+        tokens, logprobs = sample_next(logits, params, generator)
         # step 3: retire finished rows
         keep = _record(rows, live, tokens.tolist(), logprobs.tolist(), stop, tokenizer)
         if not keep or step == params.max_new_tokens - 1:
@@ -264,6 +324,7 @@ def _generate_batch(
             use_cache=True,
             **cache,
         )
+        logits = out.logits[:, -1]
         next_pos = next_pos + 1
     return rows
 
@@ -277,6 +338,7 @@ def generate(
     generator: torch.Generator,
     batch_size: int = 64,
     eos_ids: Iterable[int] | None = None,
+    share_prefill: bool = True,
 ) -> Generation:
     """Sample one response per prompt, token ids in and token ids out.
 
@@ -287,6 +349,8 @@ def generate(
     Args:
         prompts: ``[N][P_i]`` prompt token ids (non-empty).
         eos_ids: ids that end a response; default `eos_token_ids`; ``()`` disables eos.
+        share_prefill: prefill a batch's common prefix and its identical prompts once
+            (`_prefill`); False prefills every row on its own (for comparison).
 
     Returns:
         `Generation` with ``ids``/``logprobs`` ``[N][T_i]``, ``T_i <= params.max_new_tokens``.
@@ -308,7 +372,13 @@ def generate(
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
                 rows = _generate_batch(
-                    model, tokenizer, [prompts[i] for i in chunk], params, generator, stop
+                    model,
+                    tokenizer,
+                    [prompts[i] for i in chunk],
+                    params,
+                    generator,
+                    stop,
+                    share_prefill,
                 )
                 for j, i in enumerate(chunk):
                     results[i] = (rows.ids[j], rows.logprobs[j], rows.finished[j])

@@ -4,7 +4,9 @@ Steps (numbered as in the code below):
 1. reset every slot; the G slots of a group get the same Task, hence the same state;
 2. render each active slot's step prompt (task, last H (obs, action) pairs, observation,
    admissible actions) as one user message and apply the chat template -> prompt ids;
-3. generate one response per active slot (KV cache, stop strings), keeping the ids;
+3. generate one response per active slot with the rollout engine (`sdar.models.engine`:
+   ids in, ids and log-probs out; the G slots of a group share their first prompt, which the
+   hf engine prefills once), keeping the ids;
 4. project the decoded text to an action + validity flag and step the environments;
 5. record one StepSample per active slot; finished episodes drop out; repeat.
 """
@@ -20,7 +22,8 @@ import torch
 
 from sdar.envs.base import EnvSpec, ProjectFn, Task
 from sdar.envs.vector import VectorEnv
-from sdar.models.generate import SamplingParams, generate
+from sdar.models.engine import RolloutEngine
+from sdar.models.generate import SamplingParams
 from sdar.rollout.teacher import student_prompt_ids
 from sdar.rollout.types import PromptState, StepSample, Trajectory
 from sdar.skills.teacher_prompt import skill_prompt_messages
@@ -108,7 +111,7 @@ class _Slot:
 
 
 def run_episodes(
-    model: Any,
+    engine: RolloutEngine,
     tokenizer: Any,
     venv: VectorEnv,
     spec: EnvSpec,
@@ -125,6 +128,7 @@ def run_episodes(
     ``tasks[i]`` and ``groups[i]`` describe slot i; ``privileged(i, task, reset_info)``
     gives the slot's privileged text once, after reset (the same for a whole group).
     ``on_turn(turn, active)`` is called after every turn (progress bars live in the CLI).
+    ``engine`` samples every turn's responses (`RolloutEngine`); ``tokenizer`` renders prompts.
     """
     # step 1: reset (groups share the Task, hence the initial state)
     slots, texts = [], []
@@ -159,14 +163,7 @@ def run_episodes(
             states.append(state)
             prompts.append(ids)
         # step 3: generate
-        gen = generate(
-            model,
-            tokenizer,
-            prompts,
-            settings.sampling,
-            generator=generator,
-            batch_size=settings.gen_batch_size,
-        )
+        gen = engine.generate(prompts, settings.sampling, generator=generator)
         stats["tokens_generated"] += sum(len(x) for x in gen.ids)
         # step 4: project and step
         project = settings.project or spec.project

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -85,6 +86,21 @@ class RolloutConfig:
     """Where a response ends: env (at the environment's stop strings, e.g. </action>, or
     EOS) or eos (only at the end-of-turn token or max_new_tokens, as the authors sample,
     so the end-of-turn token is sampled and trained)."""
+    engine: str = "hf"
+    """Who samples the rollouts (docs/rollout.md): hf (our KV-cache sampler, CPU or GPU) or
+    vllm (colocated vLLM on the GPU, sleeping while the trainer works; pip install
+    'sdar[vllm]'). Chosen once at start-up."""
+    dtype: str = "auto"
+    """Sampling precision: auto (bfloat16 where the device does bf16 natively: a bf16 GPU,
+    or a CPU with AVX512-BF16/AMX; else float32), float32 (sample with the trained weights
+    under model.dtype, the trainer's own forward) or bfloat16. A bf16 sampling copy is
+    refreshed after every update; old log-probs always come from the trainer's pass."""
+    max_logprob_gap: float = 0.5
+    """Stop the run when the mean |sampler - trainer| log-prob of the sampled tokens (the
+    logged rollout/logprob_mismatch_mean, measured right after each weight sync) exceeds
+    this many nats; 0 disables the check."""
+    vllm_gpu_memory_utilization: float = 0.3
+    """rollout.engine=vllm: share of GPU memory vLLM may take (weights + KV cache)."""
 
 
 @dataclass(frozen=True)
@@ -260,6 +276,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "teacher.placement": ("prefix", "system", "user"),
     "teacher.truncation": ("history", "left"),
     "rollout.stop": ("env", "eos"),
+    "rollout.engine": ("hf", "vllm"),
+    "rollout.dtype": ("auto", "float32", "bfloat16"),
     "env.projection": ("strict", "authors"),
     "skills.strategy": ("keyword", "full", "random", "ucb", "general_only", "none"),
     "skills.keyword_match": ("word", "substring"),
@@ -316,6 +334,8 @@ RANGES: dict[str, Range] = {
     "rollout.max_new_tokens": AT_LEAST_1,
     "rollout.max_prompt_tokens": AT_LEAST_1,
     "rollout.gen_batch_size": AT_LEAST_1,
+    "rollout.max_logprob_gap": AT_LEAST_0,
+    "rollout.vllm_gpu_memory_utilization": PROBABILITY,
     "algo.clip_low": Range(0, 1, high_open=True),
     "algo.clip_high": AT_LEAST_0,
     "algo.dual_clip": Range(1, low_open=True),
@@ -450,6 +470,13 @@ def _cross_checks(cfg: Config) -> list[str]:
             f"optim.micro_batch_size ({cfg.optim.micro_batch_size}) must be <= "
             f"optim.mini_batch_size ({cfg.optim.mini_batch_size})"
         )
+    if cfg.rollout.engine == "vllm" and importlib.util.find_spec("vllm") is None:
+        errors.append(
+            "rollout.engine: vllm is not installed; pip install 'sdar[vllm]' (vLLM on a CUDA "
+            "GPU), or use rollout.engine=hf"
+        )
+    if cfg.rollout.engine == "vllm" and cfg.model.device == "cpu":
+        errors.append("rollout.engine: vllm runs on a CUDA GPU; use model.device=auto or cuda")
     if cfg.skills.student_match == "prompt" and cfg.skills.strategy not in ("keyword", "full"):
         errors.append(
             "skills.student_match=prompt matches keywords over the step prompt (every skill "

@@ -12,10 +12,12 @@ import torch
 from sdar.envs.base import EnvSpec, Task
 from sdar.envs.evaluator import success_summary
 from sdar.envs.vector import VectorEnv
+from sdar.models.engine import RolloutEngine
 from sdar.models.generate import SamplingParams
 from sdar.rollout.runner import RolloutSettings, run_episodes
 from sdar.rollout.types import Trajectory
 from sdar.train.config import Config
+from sdar.train.engines import make_engine
 from sdar.train.methods import get_method
 from sdar.train.policy import PolicyBundle
 from sdar.train.seeding import derive_seed, make_generator
@@ -51,7 +53,7 @@ def summarise(trajs: list[Trajectory], metric_keys: tuple[str, ...] = ()) -> dic
 
 @torch.no_grad()
 def evaluate(
-    model: Any,
+    engine: RolloutEngine,
     tokenizer: Any,
     spec: EnvSpec,
     venv: VectorEnv,
@@ -60,13 +62,14 @@ def evaluate(
     privileged: Callable[[int, Task, dict[str, Any]], str],
     *,
     seed: int,
+    device: torch.device | str = "cpu",
     on_turn: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, Any], list[Trajectory]]:
-    """Play every panel task once with ``settings``; returns the summary and trajectories."""
-    model.eval()
-    generator = make_generator(seed, next(model.parameters()).device)
+    """Play every panel task once with ``settings``; returns the summary and trajectories.
+    ``device`` is where the sampling generator lives (the engine's device)."""
+    generator = make_generator(seed, device)
     trajs, _ = run_episodes(
-        model,
+        engine,
         tokenizer,
         venv,
         spec,
@@ -90,27 +93,31 @@ def panel_evaluation(
     *,
     with_skills: bool,
     on_turn: Callable[[int, int], None] | None = None,
+    engine: RolloutEngine | None = None,
 ) -> dict[str, Any]:
     """The fixed panel (``eval.episodes`` tasks) played once with the eval sampling; the
-    one place the trainer and `sdar eval` assemble an evaluation."""
+    one place the trainer and `sdar eval` assemble an evaluation. ``engine`` samples (the
+    trainer passes its own, already synced); None builds one from ``rollout.engine``."""
     tasks = spec.eval_tasks(options, cfg.eval.episodes)
     base = rollout_settings(cfg, spec, get_method(cfg.algo.method), policy.chat_template_kwargs)
     settings = eval_settings(
         base, temperature=cfg.eval.temperature, greedy=cfg.eval.greedy, with_skills=with_skills
     )
     privileged = PrivilegedContext(cfg, retriever, -1, list(range(len(tasks))), active=with_skills)
-    with policy.autocast():
-        summary, _ = evaluate(
-            policy.model,
-            policy.tokenizer,
-            spec,
-            venv,
-            tasks,
-            settings,
-            privileged,
-            seed=derive_seed(cfg.run.seed, "eval"),
-            on_turn=on_turn,
-        )
+    engine = engine if engine is not None else make_engine(cfg, policy)
+    policy.model.eval()
+    summary, _ = evaluate(
+        engine,
+        policy.tokenizer,
+        spec,
+        venv,
+        tasks,
+        settings,
+        privileged,
+        seed=derive_seed(cfg.run.seed, "eval"),
+        device=policy.device,
+        on_turn=on_turn,
+    )
     summary["panel_hash"] = panel_hash(tasks)
     return summary
 

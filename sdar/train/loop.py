@@ -26,10 +26,12 @@ import yaml
 
 from sdar import algos
 from sdar.envs.base import EnvSpec
+from sdar.models.engine import check_logprob_gap, hf_weights, logprob_mismatch
 from sdar.rollout.runner import run_episodes
 from sdar.rollout.types import StepSample, Trajectory
 from sdar.train import checkpoint as ckpt
 from sdar.train.config import Config, config_to_dict
+from sdar.train.engines import make_engine
 from sdar.train.evaluate import panel_evaluation
 from sdar.train.methods import get_method
 from sdar.train.plots import plot_run
@@ -202,6 +204,9 @@ class Trainer:
             self.retriever.load_state_dict(state["retriever"])
             self.policy.ema = state.get("ema")
             done = state["step"]
+        # The rollout engine, built once; synced before every rollout and evaluation.
+        self.engine = make_engine(cfg, self.policy, run_dir)
+        self._weights_version = self._engine_version = 0
         # Cut the logs back to the restart point in every case (also with no checkpoint:
         # a run killed before its first one restarts at step 1, after the step-0 eval).
         for name in ("metrics.jsonl", "trajectories.jsonl", "evals.jsonl"):
@@ -236,15 +241,18 @@ class Trainer:
                 samples, adv = self._advantages(step, rollout.trajs)
             with timed(timings, "score"):
                 scores = self._score(samples)
+                gap = self._logprob_mismatch(samples, scores)
             with timed(timings, "update"):
                 lam = self._rlsd_lambda(step)
                 upd = self._update(step, UpdateInputs(samples, scores, adv, lam))
+                self._weights_version += 1
                 self._update_bandit(rollout.privileged, rollout.trajs)
         metrics = {
             "step": step,
             **rollout_metrics(rollout.trajs, self.spec, self.success_reward),
             **upd,
             **scores.metrics,
+            **gap,
             **timings,
             "rollout/samples": float(len(samples)),
             "rollout/tokens_generated": float(rollout.stats["tokens_generated"]),
@@ -273,20 +281,34 @@ class Trainer:
         settings = rollout_settings(cfg, self.spec, self.method, policy.chat_template_kwargs)
         gen = make_generator(derive_seed(cfg.run.seed, step, "rollout", self.rank), policy.device)
         policy.model.eval()
-        with policy.autocast():
-            trajs, stats = run_episodes(
-                policy.model,
-                policy.tokenizer,
-                venv,
-                self.spec,
-                slot_tasks,
-                groups,
-                privileged,
-                settings,
-                gen,
-                on_turn=self._turn_callback("rollout"),
-            )
+        self._sync_engine()
+        trajs, stats = run_episodes(
+            self.engine,
+            policy.tokenizer,
+            venv,
+            self.spec,
+            slot_tasks,
+            groups,
+            privileged,
+            settings,
+            gen,
+            on_turn=self._turn_callback("rollout"),
+        )
+        self.engine.sleep()
         return Rollout(trajs, privileged, stats)
+
+    def _sync_engine(self) -> None:
+        """Hand the engine the current weights (HF names, LoRA merged) if it lacks them."""
+        if self._engine_version != self._weights_version:
+            self.engine.load_weights(hf_weights(self.policy.model))
+            self._engine_version = self._weights_version
+
+    def _logprob_mismatch(self, samples: list[StepSample], scores: Scores) -> dict[str, float]:
+        """|sampler - trainer| log-prob of the sampled tokens (the rollout ran right after a
+        weight sync); stops the run past ``rollout.max_logprob_gap``."""
+        mean, worst = logprob_mismatch([s.sample_logprobs for s in samples], scores.old)
+        check_logprob_gap(mean, self.cfg.rollout.max_logprob_gap, self.cfg.rollout.engine)
+        return {"rollout/logprob_mismatch_mean": mean, "rollout/logprob_mismatch_max": worst}
 
     def _advantages(
         self, step: int, trajs: list[Trajectory]
@@ -368,6 +390,7 @@ class Trainer:
 
     # -- evaluation and logging -------------------------------------------------------------
     def evaluate(self, step: int, eval_venv: Any, with_skills: bool = False) -> dict[str, Any]:
+        self._sync_engine()
         summary = panel_evaluation(
             self.cfg,
             self.spec,
@@ -377,7 +400,9 @@ class Trainer:
             eval_venv,
             with_skills=with_skills,
             on_turn=self._turn_callback("eval"),
+            engine=self.engine,
         )
+        self.engine.sleep()
         summary.update(step=step, with_skills=with_skills)
         ckpt.append_jsonl(self.run_dir / "evals.jsonl", summary)
         return summary
