@@ -100,9 +100,16 @@ def response_logprobs(
         use_cache=False,
         logits_to_keep=width_r + 1,
     )
+    return logprobs_of_logits(out.logits, batch, temperature, with_entropy)
+
+
+def logprobs_of_logits(
+    logits: torch.Tensor, batch: Batch, temperature: float, with_entropy: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Response log-probs (and entropies) from the logits of the last ``T + 1`` columns."""
     # columns P-1 .. L-2 predict the response tokens at P .. L-1
     # at least fp32 (bf16 logits are upcast; a float64 model stays float64 for exact tests)
-    logits = out.logits[:, :-1]
+    logits = logits[:, :-1]
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32)) / temperature  # [B, T, V]
     mask = batch.response_mask.to(logits.dtype)
     logprobs = logprobs_from_logits(logits, batch.responses) * mask
@@ -111,9 +118,10 @@ def response_logprobs(
 
 
 def _micro_batches(
-    prompts: list[list[int]], responses: list[list[int]], token_budget: int
+    prompts: list[list[int]], responses: list[list[int]], token_budget: int, shared: int = 0
 ) -> list[list[int]]:
-    """Length-sorted index groups whose padded size ``rows * (P + T)`` fits ``token_budget``.
+    """Length-sorted index groups whose padded size ``rows * (S + P + T)`` fits ``token_budget``
+    (``S = shared``: tokens of a cached prefix every row attends to, 0 without one).
 
     A single sample longer than the budget gets a micro-batch of its own.
     """
@@ -123,7 +131,7 @@ def _micro_batches(
     for i in order:
         new_p = max(width_p, len(prompts[i]))
         new_r = max(width_r, len(responses[i]))
-        if groups and (len(groups[-1]) + 1) * (new_p + new_r) <= token_budget:
+        if groups and (len(groups[-1]) + 1) * (shared + new_p + new_r) <= token_budget:
             groups[-1].append(i)
             width_p, width_r = new_p, new_r
         else:

@@ -334,6 +334,7 @@ class Trainer:
             teacher_placement=cfg.teacher.placement,
             teacher_max_prompt_tokens=cfg.teacher.max_prompt_tokens,
             teacher_truncation=cfg.teacher.truncation,
+            teacher_prefix_cache=cfg.teacher.prefix_cache,
             history_length=cfg.env.history_length,
             think=cfg.env.think,
             temperature=cfg.rollout.temperature,

@@ -2,7 +2,9 @@
 
 All passes score the exact sampled response ids, in length-sorted micro-batches under a
 token budget (`sdar.models.logprobs.score`). The teacher scores them after the
-privileged context built by `sdar.rollout.teacher.build_teacher_context`.
+privileged context built by `sdar.rollout.teacher.build_teacher_context`; with
+``teacher_prefix_cache`` its prompts are grouped by shared token prefix (the privileged
+block under placement prefix) and each prefix runs once (`sdar.models.prefix`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import torch
 
 from sdar.envs.base import EnvSpec
 from sdar.models.logprobs import score
+from sdar.models.prefix import score_grouped
 from sdar.rollout.runner import render_messages
 from sdar.rollout.teacher import TeacherContext, build_teacher_context, teacher_stats
 from sdar.rollout.types import StepSample
@@ -77,6 +80,7 @@ def score_samples(
     teacher_placement: str,
     teacher_max_prompt_tokens: int,
     teacher_truncation: str = "history",
+    teacher_prefix_cache: bool = True,
     history_length: int,
     think: bool,
     temperature: float,
@@ -112,15 +116,19 @@ def score_samples(
             ok = [not c.dropped for c in contexts]
             keep = [i for i, good in enumerate(ok) if good]
             teacher = [torch.zeros(len(r)) for r in responses]
+            cached_ratio = 0.0
             if keep:
+                t_prompts = [contexts[i].prompt_ids for i in keep]
+                t_responses = [contexts[i].response_ids for i in keep]
                 with policy.as_teacher(teacher_kind) as t_model:
-                    scored, _ = score(
-                        t_model,
-                        [contexts[i].prompt_ids for i in keep],
-                        [contexts[i].response_ids for i in keep],
-                        **kw,
-                    )
+                    if teacher_prefix_cache:
+                        scored, _, cached_ratio = score_grouped(
+                            t_model, t_prompts, t_responses, **kw
+                        )
+                    else:
+                        scored, _ = score(t_model, t_prompts, t_responses, **kw)
                 for i, lp in zip(keep, scored, strict=True):
                     teacher[i] = lp
             metrics = teacher_stats(contexts)
+            metrics["teacher/prefix_cached_ratio"] = cached_ratio
     return Scores(old, entropy, ref, teacher, ok, contexts, metrics)
