@@ -29,6 +29,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sdar.envs.alfworld.games import DATA_HELP, GAMES_FOLDER, resolve_data_dir
+from sdar.envs.alfworld.memo import MemoisedTextWorld
 from sdar.envs.alfworld.options import AlfworldOptions
 from sdar.envs.alfworld.plans import default_cache_dir, load_plan, store_plan
 from sdar.envs.base import EnvError, StepResult, Task
@@ -71,7 +72,7 @@ class AlfworldEnv:
             Path(options.plan_cache).expanduser() if options.plan_cache else default_cache_dir()
         )
         try:
-            self._tw = backend.Demangler(backend.PddlEnv(infos), shuffle=False)
+            self._tw = MemoisedTextWorld(backend.Demangler(backend.PddlEnv(infos), shuffle=False))
         except (ImportError, RuntimeError, OSError) as exc:
             raise EnvError(
                 f"could not start TextWorld's PDDL engine: {exc}. {INSTALL_HELP}"
