@@ -38,7 +38,7 @@ def test_bench_lists_the_packaged_benchmarks(capsys):
     out = capsys.readouterr().out
     modules = resources.files("sdar") / "bench"
     names = [p.name[:-3] for p in modules.iterdir() if p.name.endswith(".py")]
-    assert "step_phases" in names
+    assert "step" in names
     for name in names:
         if name != "__init__":
             assert f"  {name}\n" in out
@@ -66,7 +66,7 @@ def test_wheel_contains_presets_banks_and_benchmarks(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for preset in packaged_presets():
         assert f"sdar/presets/{preset}.yaml" in names
-    assert "sdar/bench/step_phases.py" in names
+    assert "sdar/bench/step.py" in names
     banks = resources.files("sdar") / "skills" / "banks"
     for bank in banks.iterdir():
         assert f"sdar/skills/banks/{bank.name}/skill_mapping.json" in names
