@@ -26,14 +26,13 @@ minimise the tokens run through the model plus a fixed cost per group.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache, PreTrainedModel
 
 from sdar.models.generate import cache_kwarg
-from sdar.models.logprobs import _micro_batches, collate, logprobs_of_logits, score
+from sdar.models.logprobs import _micro_batches, collate, logprobs_of_logits
 
 MIN_PREFIX = 16
 """Shortest shared prefix worth a cached forward of its own."""
@@ -101,17 +100,52 @@ def shared_prefix_groups(
     return groups, sorted(rest)
 
 
-def _prefix_cache(model: PreTrainedModel, prefix_ids: list[int], device: str | torch.device):
-    """The key/value cache of one prefix, ``[1, heads, S, head_dim]`` per layer."""
-    ids = torch.tensor([prefix_ids], dtype=torch.long, device=device)
-    cache = DynamicCache(config=model.config)
-    model(input_ids=ids, use_cache=True, logits_to_keep=1, **{cache_kwarg(model): cache})
-    return cache
+def _prefix_states(
+    model: PreTrainedModel, prefixes: list[list[int]], token_budget: int, device: str | torch.device
+) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+    """Key/value states of every prefix, per layer ``(keys, values)`` of ``[heads, S, dim]``.
+
+    Prefixes run in left-padded micro-batches; each row's states are cut to its own tokens.
+    """
+    name = cache_kwarg(model)
+    states: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in prefixes]
+    for group in _micro_batches(prefixes, [[] for _ in prefixes], token_budget):
+        batch = collate([prefixes[i] for i in group], [[] for _ in group], 0, device)
+        cache = DynamicCache(config=model.config)
+        model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            use_cache=True,
+            logits_to_keep=1,
+            **{name: cache},
+        )
+        for row, i in enumerate(group):
+            n = len(prefixes[i])
+            states[i] = [(x.keys[row, :, -n:], x.values[row, :, -n:]) for x in cache.layers]
+    return states
 
 
-def score_with_shared_prefix(
+def _stacked_cache(
+    model: PreTrainedModel, states: list[list[tuple[torch.Tensor, torch.Tensor]]], width: int
+) -> DynamicCache:
+    """A cache of ``len(states)`` rows, each row's prefix left-padded to ``width`` tokens."""
+    layers = []
+    for layer, (k0, v0) in enumerate(states[0]):
+        keys = k0.new_zeros(len(states), k0.shape[0], width, k0.shape[-1])  # [B, heads, S, dim]
+        values = v0.new_zeros(len(states), v0.shape[0], width, v0.shape[-1])
+        for row, s in enumerate(states):
+            k, v = s[layer]
+            keys[row, :, width - k.shape[1] :] = k
+            values[row, :, width - v.shape[1] :] = v
+        layers.append((keys, values))
+    return DynamicCache(ddp_cache_data=layers, config=model.config)
+
+
+def score_on_prefixes(
     model: PreTrainedModel,
-    prefix_ids: list[int],
+    prefixes: list[list[int]],
+    owners: list[int],
     suffixes: list[list[int]],
     responses: list[list[int]],
     *,
@@ -121,39 +155,58 @@ def score_with_shared_prefix(
     with_entropy: bool = False,
     device: str | torch.device = "cpu",
 ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
-    """Log-probs (and entropies) of ``prefix_ids + suffixes[i] -> responses[i]``, no gradients.
+    """Log-probs of ``prefixes[owners[i]] + suffixes[i] -> responses[i]`` (``owners[i] = -1``:
+    no prefix), without gradients; the same as `score` on the full prompts.
 
-    The prefix runs once; micro-batches (``rows * (S + P + T) <= token_budget``) reuse its
-    cache. Every suffix needs at least one token. Returns what `score` returns on the full
-    prompts: per sample a float32 CPU tensor ``[len(response)]``, in input order.
+    Each prefix runs once; micro-batches (``rows * (S + P + T) <= token_budget``) mix rows of
+    any prefixes on a cache of their prefix states, left-padded to the longest (module
+    docstring). Every suffix needs at least one token.
+
+    Returns:
+        ``(logprobs, entropies or None)``: per sample a float32 CPU tensor ``[len(response)]``.
     """
-    if len(suffixes) != len(responses):
-        raise ValueError(f"score: {len(suffixes)} suffixes but {len(responses)} responses")
-    if not prefix_ids:
-        raise ValueError("score_with_shared_prefix: empty prefix; use score()")
+    if not len(owners) == len(suffixes) == len(responses):
+        raise ValueError(
+            f"score: {len(owners)} owners, {len(suffixes)} suffixes, {len(responses)} responses"
+        )
+    if any(not p for p in prefixes):
+        raise ValueError("score_on_prefixes: empty prefix; use owner -1 for no prefix")
     if temperature <= 0:
         raise ValueError(f"temperature: expected > 0, got {temperature}")
-    shared = len(prefix_ids)
     logps: list[torch.Tensor | None] = [None] * len(suffixes)
     ents: list[torch.Tensor | None] = [None] * len(suffixes)
     name = cache_kwarg(model)
+    width = [len(prefixes[o]) if o >= 0 else 0 for o in owners]
+    full = [[0] * w + s for w, s in zip(width, suffixes, strict=True)]  # lengths for batching
     with torch.inference_mode():
-        prefix_cache = _prefix_cache(model, prefix_ids, device)
-        for group in _micro_batches(suffixes, responses, token_budget, shared=shared):
+        states = _prefix_states(model, prefixes, token_budget, device) if prefixes else []
+        for group in _micro_batches(full, responses, token_budget):
             batch = collate(
                 [suffixes[i] for i in group], [responses[i] for i in group], pad_id, device
             )
             rows, width_r = batch.response_mask.shape
-            cache = copy.deepcopy(prefix_cache)  # the forward appends to it
-            cache.batch_repeat_interleave(rows)
-            ones = torch.ones(rows, shared, dtype=batch.attention_mask.dtype, device=device)
+            shared = torch.tensor([width[i] for i in group], device=device)  # [B]
+            wide = int(shared.max())
+            kwargs = {}
+            mask, positions = batch.attention_mask, batch.position_ids
+            if wide > 0:
+                cols = torch.arange(wide, device=device)
+                prefix_mask = (cols[None, :] >= wide - shared[:, None]).to(mask.dtype)  # [B, S]
+                mask = torch.cat([prefix_mask, mask], dim=1)  # [B, S + P + T]
+                positions = positions + shared[:, None]
+                empty = [(k[:, :0], v[:, :0]) for k, v in states[0]] if states else []
+                kwargs[name] = _stacked_cache(
+                    model,
+                    [states[owners[i]] if owners[i] >= 0 else empty for i in group],
+                    wide,
+                )
             out = model(
                 input_ids=batch.input_ids,
-                attention_mask=torch.cat([ones, batch.attention_mask], dim=1),  # [B, S+P+T]
-                position_ids=batch.position_ids + shared,
-                use_cache=True,
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=wide > 0,
                 logits_to_keep=width_r + 1,
-                **{name: cache},
+                **kwargs,
             )
             lp, ent = logprobs_of_logits(out.logits, batch, temperature, with_entropy)
             for row, i in enumerate(group):
@@ -164,16 +217,24 @@ def score_with_shared_prefix(
     return logps, (ents if with_entropy else None)
 
 
+def score_with_shared_prefix(
+    model: PreTrainedModel,
+    prefix_ids: list[int],
+    suffixes: list[list[int]],
+    responses: list[list[int]],
+    **kw: object,
+) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+    """`score_on_prefixes` with one prefix shared by every row."""
+    if not prefix_ids:
+        raise ValueError("score_with_shared_prefix: empty prefix; use score()")
+    return score_on_prefixes(model, [prefix_ids], [0] * len(suffixes), suffixes, responses, **kw)
+
+
 def score_grouped(
     model: PreTrainedModel,
     prompts: list[list[int]],
     responses: list[list[int]],
-    *,
-    pad_id: int,
-    token_budget: int = 16384,
-    temperature: float = 1.0,
-    with_entropy: bool = False,
-    device: str | torch.device = "cpu",
+    **kw: object,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None, float]:
     """`score` with shared prefixes cached (`shared_prefix_groups`), results in input order.
 
@@ -182,38 +243,16 @@ def score_grouped(
     """
     if len(prompts) != len(responses):
         raise ValueError(f"score: {len(prompts)} prompts but {len(responses)} responses")
-    groups, rest = shared_prefix_groups(prompts)
-    kw = dict(
-        pad_id=pad_id,
-        token_budget=token_budget,
-        temperature=temperature,
-        with_entropy=with_entropy,
-        device=device,
-    )
-    logps: list[torch.Tensor | None] = [None] * len(prompts)
-    ents: list[torch.Tensor | None] = [None] * len(prompts)
-    parts = [
-        (
-            g.indices,
-            *score_with_shared_prefix(
-                model,
-                prompts[g.indices[0]][: g.prefix_len],
-                [prompts[i][g.prefix_len :] for i in g.indices],
-                [responses[i] for i in g.indices],
-                **kw,
-            ),
-        )
-        for g in groups
+    groups, _ = shared_prefix_groups(prompts)
+    owners = [-1] * len(prompts)
+    for g, group in enumerate(groups):
+        for i in group.indices:
+            owners[i] = g
+    prefixes = [prompts[g.indices[0]][: g.prefix_len] for g in groups]
+    suffixes = [
+        p[len(prefixes[o]) :] if o >= 0 else p for p, o in zip(prompts, owners, strict=True)
     ]
-    if rest:
-        parts.append(
-            (rest, *score(model, [prompts[i] for i in rest], [responses[i] for i in rest], **kw))
-        )
-    for indices, lp, ent in parts:
-        for j, i in enumerate(indices):
-            logps[i] = lp[j]
-            if ent is not None:
-                ents[i] = ent[j]
+    logps, ents = score_on_prefixes(model, prefixes, owners, suffixes, responses, **kw)
     total = sum(len(p) for p in prompts)
     saved = sum((len(g.indices) - 1) * g.prefix_len for g in groups)
-    return logps, (ents if with_entropy else None), (saved / total if total else 0.0)
+    return logps, ents, (saved / total if total else 0.0)

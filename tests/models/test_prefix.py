@@ -38,8 +38,10 @@ def test_shared_prefix_equals_full_sequence_with_padding_and_entropy(tiny):
     _close(got_ent, full_ent, atol=1e-5)
 
 
-def test_grouped_scoring_in_input_order(tiny):
-    """Two privileged blocks, identical first-turn prompts, and prompts with no shared prefix."""
+@pytest.mark.parametrize("budget", [200, 100_000])
+def test_grouped_scoring_in_input_order(tiny, budget):
+    """Two privileged blocks, identical first-turn prompts, and prompts with no shared prefix,
+    mixed in micro-batches (a large budget) or apart (a small one)."""
     model, tok = tiny
     blocks = [_ids(24, 7, len(tok), 1), _ids(40, 7, len(tok), 2)]
     base = chat_prompts(tok, 6)
@@ -49,7 +51,7 @@ def test_grouped_scoring_in_input_order(tiny):
     assert sorted(rest + [i for g in groups for i in g.indices]) == list(range(len(prompts)))
     assert len(groups) >= 2 and all(g.prefix_len >= 24 for g in groups)  # block + chat header
     assert set(rest) >= {9, 10}  # the chat header alone is too short to be worth a group
-    kw = dict(pad_id=tok.pad_token_id, temperature=1.0, with_entropy=True, token_budget=200)
+    kw = dict(pad_id=tok.pad_token_id, temperature=1.0, with_entropy=True, token_budget=budget)
     full, full_ent = score(model, prompts, responses, **kw)
     got, got_ent, cached = score_grouped(model, prompts, responses, **kw)
     _close(got, full, atol=1e-5)
