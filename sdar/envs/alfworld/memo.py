@@ -5,14 +5,19 @@ Profiling real games (docs/alfworld.md) puts most of a step in TextWorld's
 ``ContextSensitiveGrammar.derive``, which re-parses its start string with TatSu on every
 call, and the grammar's conditions re-parse their query text (``Rule.parse_conjunctive_
 query``) on every use. Both parses are pure functions of a string drawn from a small,
-fixed set (the game's templates and rules), so they are memoised here; the derivation
-itself, which reads the game state, still runs every time.
+fixed set (the game's templates and rules), so they are memoised here. Derivations that
+read the game state (feedback, conditions) still run every time; a start string made of
+literal text and ``{expression}`` symbols only (the admissible actions' command
+templates) reads nothing but the action's variables, whose entity infos are fixed from
+one ``load`` to the next, so its derived text is memoised per (template, variable
+mapping) and cleared at every load.
 
 `MemoisedTextWorld` wraps one TextWorld env: only while its own ``load``/``reset``/``step``
-run are the two parse functions of ``textworld.envs.pddl.textgen`` swapped for memoised
-ones (restored afterwards, so other TextWorld envs in the process are untouched), and the
-memo lives on the wrapper. Parsed symbols are deep-copied per use because ``derive``
-mutates them. Envs are stepped from one thread per process (VectorEnv uses processes).
+run are the two parse functions of ``textworld.envs.pddl.textgen`` and the game grammar's
+``derive`` swapped for memoised ones (restored afterwards, so other TextWorld envs in the
+process are untouched), and the memo lives on the wrapper. Parsed symbols are deep-copied
+per use because ``derive`` mutates them. Envs are stepped from one thread per process
+(VectorEnv uses processes).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ class MemoisedTextWorld:
         self._textgen = importlib.import_module("textworld.envs.pddl.textgen")
         self._symbols: dict[tuple[str, tuple], list] = {}
         self._queries: dict[str, Any] = {}
+        self._derived: dict[tuple[str, tuple], str] = {}
+        self._plain: dict[str, bool] = {}
         self.parse_calls = 0
         """Parses actually run (memo misses), for tests and benchmarks."""
 
@@ -40,6 +47,7 @@ class MemoisedTextWorld:
         return getattr(self._env, name)
 
     def load(self, path: str) -> Any:
+        self._derived.clear()  # new entity infos (names)
         with self._memoised():
             return self._env.load(path)
 
@@ -69,9 +77,29 @@ class MemoisedTextWorld:
                 self._queries[expression] = rule.parse_conjunctive_query(expression)
             return self._queries[expression]
 
+        plain_types = (textgen.TerminalSymbol, textgen.EvalSymbol)
+        grammar = getattr(self._env, "_logic", None)
+        grammar = grammar.grammar if grammar is not None else None
+
+        def derive(start: str, context: dict | None = None) -> str:
+            context = {} if context is None else context
+            if start not in self._plain:
+                symbols = parse_symbols(start, rule_name="symbols", trace=False)
+                self._plain[start] = all(isinstance(x, plain_types) for x in symbols)
+            if not self._plain[start] or "mapping" not in context:
+                return type(grammar).derive(grammar, start, context)
+            key = (start, tuple(sorted((p.name, v.name) for p, v in context["mapping"].items())))
+            if key not in self._derived:
+                self._derived[key] = type(grammar).derive(grammar, start, context)
+            return self._derived[key]
+
         textgen._parse_and_convert = parse_symbols
         textgen.Rule = SimpleNamespace(parse_conjunctive_query=parse_query)
+        if grammar is not None:
+            grammar.derive = derive
         try:
             yield
         finally:
             textgen._parse_and_convert, textgen.Rule = parse, rule
+            if grammar is not None:
+                del grammar.derive
