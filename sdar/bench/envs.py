@@ -7,10 +7,12 @@
 2. ALFWorld adapter vs raw TextWorld: the same games (first eval tasks of valid_seen) and the
    same seeded random admissible actions, through our `AlfworldEnv` and through
    ``textworld.start`` with alfworld's ``AlfredDemangler``/``AlfredInfos`` wrappers (as
-   ``AlfredTWEnv`` builds them). Every game is loaded once per variant; each round replays
-   every game on both, the order alternating by round. ``alfworld_vs_raw_textworld`` is the
-   ratio of the median per-round rates (ours / raw), and ``alfworld_same_observations``
-   checks that both saw identical text.
+   ``AlfredTWEnv`` builds them), and through our adapter without its parse memo (``plain``,
+   `sdar.envs.alfworld.memo`). Every game is loaded once per variant; each round replays
+   every game on all three, the order rotating by round. ``alfworld_vs_raw_textworld`` is
+   the ratio of the median per-round rates (ours / raw), ``alfworld_plain_vs_raw_textworld``
+   the same without the memo, and ``alfworld_same_observations`` checks that all three saw
+   identical text.
 
 Rounds alternate families/variants in one process; figures are medians over rounds, with
 the load average before and after.
@@ -70,26 +72,32 @@ def alfworld_vs_raw(data_dir: str | None, games: int, steps: int, rounds: int) -
     spec = get_env_spec("alfworld")
     options = {"data_dir": data_dir, "expert_plan": False, "max_steps": steps + 1}
     tasks = spec.eval_tasks(options, games)
-    ours = [spec.make(options) for _ in tasks]  # one env per game: each loads it once
-    raws = [_raw_textworld(str(env.game_path(t))) for env, t in zip(ours, tasks, strict=True)]
-    rates: dict[str, list[float]] = {"ours": [], "raw": []}
+    adapters = {
+        name: [spec.make(options) for _ in tasks]  # one env per game: each loads it once
+        for name in ("ours", "plain")
+    }
+    for env in adapters["plain"]:
+        env._tw = env._tw._env  # unwrap the memo
+    raws = [_raw_textworld(str(adapters["ours"][0].game_path(t))) for t in tasks]
+    names = ["ours", "plain", "raw"]
+    rates: dict[str, list[float]] = {n: [] for n in names}
     same = True
     for r in range(rounds):
-        timed = {"ours": [0, 0.0], "raw": [0, 0.0]}
+        timed = {n: [0, 0.0] for n in names}
         for g, task in enumerate(tasks):
             seen: dict[str, list[str]] = {}
-            for name in ("ours", "raw") if r % 2 == 0 else ("raw", "ours"):
+            for name in names[r % 3 :] + names[: r % 3]:
                 rng, texts = random.Random(g), []
-                if name == "ours":
-                    _, info = ours[g].reset(task)
+                if name != "raw":
+                    _, info = adapters[name][g].reset(task)
                     admissible = info["admissible_actions"]
                 else:
                     admissible = _admissible(raws[g].reset())
                 for _ in range(steps):
                     action = rng.choice(admissible)
                     start = time.perf_counter()
-                    if name == "ours":
-                        result = ours[g].step(action)
+                    if name != "raw":
+                        result = adapters[name][g].step(action)
                         text, admissible = result.observation, result.info["admissible_actions"]
                     else:
                         state, _, _ = raws[g].step(action)
@@ -98,14 +106,17 @@ def alfworld_vs_raw(data_dir: str | None, games: int, steps: int, rounds: int) -
                     timed[name][0] += 1
                     texts.append(text)
                 seen[name] = texts
-            same = same and seen["ours"] == seen["raw"]
+            same = same and seen["ours"] == seen["raw"] == seen["plain"]
         for name, (n, secs) in timed.items():
             rates[name].append(n / secs)
     ours_rate, raw_rate = statistics.median(rates["ours"]), statistics.median(rates["raw"])
+    plain_rate = statistics.median(rates["plain"])
     return {
         "alfworld_adapter_steps_per_s": ours_rate,
+        "alfworld_adapter_no_memo_steps_per_s": plain_rate,
         "raw_textworld_steps_per_s": raw_rate,
         "alfworld_vs_raw_textworld": ours_rate / raw_rate,
+        "alfworld_plain_vs_raw_textworld": plain_rate / raw_rate,
         "alfworld_same_observations": same,
         "alfworld_games": games,
         "alfworld_steps_per_game": steps,
