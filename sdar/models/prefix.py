@@ -1,23 +1,23 @@
-"""Score responses whose prompts share a token prefix, running each shared prefix once.
+"""Score responses whose prompts share token prefixes, running each shared prefix once.
 
 Many scoring prompts start with the same tokens (the teacher's privileged block placed
 before the chat template, the G identical first-turn prompts of a group). Here the
-key/value cache of a shared prefix is computed once and every row of a micro-batch is
-scored on top of it; the log-probs are those of `sdar.models.logprobs.score` on the full
-sequences, up to floating-point reordering.
+key/value states of each distinct prefix are computed once, in batched forwards, and the
+rest of every prompt and its response are scored on top of them; the log-probs are those
+of `sdar.models.logprobs.score` on the full sequences, up to floating-point reordering.
 
-Layout of one micro-batch (notation: ``S`` shared prefix tokens, ``B`` rows, ``P`` longest
-suffix, ``T`` longest response)::
+Layout of one micro-batch (notation: ``B`` rows, ``S`` longest prefix among the rows, ``P``
+longest suffix, ``T`` longest response); rows of different prefixes (or none) mix::
 
-    cache      [s0 s1 ... s(S-1)]                 computed once, repeated to B rows
-    input_ids  [pad pad q0 q1 | r0 r1 r2 pad]     `collate` of the suffixes and responses
-    attention  [1 1 ... 1 | 0 0 1 1 | 1 1 1 0]    [B, S + P + T]: prefix, then the batch mask
-    positions  S + (cumsum(batch mask) - 1)
+    cache      [pad s0 s1 ... ]                    each row's prefix states, left-padded to S
+    input_ids  [pad pad q0 q1 | r0 r1 r2 pad]      `collate` of the suffixes and responses
+    attention  [0 1 ... 1 | 0 0 1 1 | 1 1 1 0]     [B, S + P + T]: prefix mask, batch mask
+    positions  len(prefix) + (cumsum(batch mask) - 1)
 
-The left pads sit between the prefix and the suffix: masked out of attention and skipped
-by the positions, so every row sees exactly ``prefix + suffix + response``. Every suffix
-keeps at least one token, so the logit that predicts the first response token comes from
-this forward (``logits_to_keep = T + 1``, as in `response_logprobs`).
+Pads (before the prefix, and between prefix and suffix) are masked out of attention and
+skipped by the positions, so every row sees exactly ``prefix + suffix + response``. Every
+suffix keeps at least one token, so the logit that predicts the first response token comes
+from this forward (``logits_to_keep = T + 1``, as in `response_logprobs`).
 
 Grouping (`shared_prefix_groups`) works on token ids only: prompts are sorted, and the
 longest common prefixes of sorted neighbours form a trie whose cut points are chosen to
@@ -239,11 +239,14 @@ def score_grouped(
     """`score` with shared prefixes cached (`shared_prefix_groups`), results in input order.
 
     Returns ``(logprobs, entropies or None, cached_ratio)``; ``cached_ratio`` is the share
-    of prompt tokens served from a prefix cache instead of being run per row.
+    of prompt tokens served from a prefix cache instead of being run per row. Models with
+    sliding-window layers are scored without a cache (``cached_ratio`` 0).
     """
     if len(prompts) != len(responses):
         raise ValueError(f"score: {len(prompts)} prompts but {len(responses)} responses")
-    groups, _ = shared_prefix_groups(prompts)
+    # a sliding-window layer keeps only its window of the prefix: cut prefixes are not shared
+    sliding = any(DynamicCache(config=model.config).is_sliding)
+    groups = [] if sliding else shared_prefix_groups(prompts)[0]
     owners = [-1] * len(prompts)
     for g, group in enumerate(groups):
         for i in group.indices:
