@@ -37,8 +37,7 @@ from sdar.models.logprobs import _micro_batches, collate, logprobs_of_logits
 MIN_PREFIX = 16
 """Shortest shared prefix worth a cached forward of its own."""
 GROUP_COST = 64
-"""Tokens a group must save to pay for its extra forwards (the prefix pass, its own
-micro-batches)."""
+"""Tokens a group must save to pay for its own prefix row and the copies of its states."""
 _MAX_DEPTH = 64
 
 
