@@ -19,7 +19,7 @@ Useful tokens are the sampled tokens up to and including the one that ends a res
 (stop string or eos); HF's padding after a finished row is not counted. Reports medians,
 ``speedup_vs_hf_generate`` (median ours / median HF tokens/s) and the load average.
 
-    sdar bench rollout [--json] [--quick] [--threads N]
+    sdar bench rollout [--json] [--quick] [--threads N]   # run it with nice on a shared box
 """
 
 from __future__ import annotations
@@ -154,13 +154,20 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=None, help="turns per episode")
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per sampler")
-    parser.add_argument("--history", type=int, default=2)
+    parser.add_argument("--history", type=int, default=None, help="history pairs (2; quick 1)")
     parser.add_argument("--think", action="store_true", help="ask for <think> (longer)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (0: torch's default); 1 because on a busy 2-core machine two "
+        "threads stall on every op (a 10x slowdown measured here)",
+    )
     args = parser.parse_args()
     args.turns = args.turns or (2 if args.quick else 3)
     args.max_new_tokens = args.max_new_tokens or (16 if args.quick else 32)
     args.repeats = args.repeats or (2 if args.quick else 3)
+    args.history = args.history if args.history is not None else (1 if args.quick else 2)
     if args.threads:
         torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
