@@ -16,7 +16,8 @@
    ``teacher_prefix_cache_speedup`` is the ratio of the median times, and
    ``teacher_prefix_cache_max_abs_diff`` the largest log-prob difference between the two.
 
-    sdar bench step [--json] [--quick] [--preset quickstart] [--repeats 3] [key=value ...]
+    sdar bench step [--json] [--quick] [--preset quickstart] [--repeats 3] [--threads N]
+                    [key=value ...]
 """
 
 from __future__ import annotations
@@ -203,9 +204,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 repeats (default 3)")
     parser.add_argument("--preset", default="quickstart")
     parser.add_argument("--repeats", type=int)
+    parser.add_argument(
+        "--threads", type=int, help="torch threads (1 is steadier on a busy shared box)"
+    )
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     repeats = args.repeats or (2 if args.quick else 3)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out = run(args.preset, repeats, args.overrides)
     if args.json:
         print(json.dumps(out, indent=2))
