@@ -125,20 +125,22 @@ def _prefix_states(
     return states
 
 
-def _stacked_cache(
-    model: PreTrainedModel, states: list[list[tuple[torch.Tensor, torch.Tensor]]], width: int
-) -> DynamicCache:
-    """A cache of ``len(states)`` rows, each row's prefix left-padded to ``width`` tokens."""
-    layers = []
+def _stack_states(
+    states: list[list[tuple[torch.Tensor, torch.Tensor]]],
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per layer ``(keys, values)`` of ``[N + 1, heads, S, dim]``: every prefix right-aligned
+    (left-padded to the longest, ``S``) and a last all-zero row for rows without a prefix."""
+    width = max(s[0][0].shape[1] for s in states)
+    stacked = []
     for layer, (k0, v0) in enumerate(states[0]):
-        keys = k0.new_zeros(len(states), k0.shape[0], width, k0.shape[-1])  # [B, heads, S, dim]
-        values = v0.new_zeros(len(states), v0.shape[0], width, v0.shape[-1])
+        keys = k0.new_zeros(len(states) + 1, k0.shape[0], width, k0.shape[-1])
+        values = v0.new_zeros(len(states) + 1, v0.shape[0], width, v0.shape[-1])
         for row, s in enumerate(states):
             k, v = s[layer]
             keys[row, :, width - k.shape[1] :] = k
             values[row, :, width - v.shape[1] :] = v
-        layers.append((keys, values))
-    return DynamicCache(ddp_cache_data=layers, config=model.config)
+        stacked.append((keys, values))
+    return stacked
 
 
 def score_on_prefixes(
@@ -178,12 +180,14 @@ def score_on_prefixes(
     width = [len(prefixes[o]) if o >= 0 else 0 for o in owners]
     full = [[0] * w + s for w, s in zip(width, suffixes, strict=True)]  # lengths for batching
     with torch.inference_mode():
-        states = _prefix_states(model, prefixes, token_budget, device) if prefixes else []
+        stacked = (
+            _stack_states(_prefix_states(model, prefixes, token_budget, device)) if prefixes else []
+        )
         for group in _micro_batches(full, responses, token_budget):
             batch = collate(
                 [suffixes[i] for i in group], [responses[i] for i in group], pad_id, device
             )
-            rows, width_r = batch.response_mask.shape
+            width_r = batch.response_mask.shape[1]
             shared = torch.tensor([width[i] for i in group], device=device)  # [B]
             wide = int(shared.max())
             kwargs = {}
@@ -193,11 +197,17 @@ def score_on_prefixes(
                 prefix_mask = (cols[None, :] >= wide - shared[:, None]).to(mask.dtype)  # [B, S]
                 mask = torch.cat([prefix_mask, mask], dim=1)  # [B, S + P + T]
                 positions = positions + shared[:, None]
-                empty = [(k[:, :0], v[:, :0]) for k, v in states[0]] if states else []
-                kwargs[name] = _stacked_cache(
-                    model,
-                    [states[owners[i]] if owners[i] >= 0 else empty for i in group],
-                    wide,
+                rows_of = [owners[i] if owners[i] >= 0 else len(prefixes) for i in group]
+                index = torch.tensor(rows_of, device=device)
+                kwargs[name] = DynamicCache(
+                    ddp_cache_data=[
+                        (
+                            k[:, :, -wide:].index_select(0, index),
+                            v[:, :, -wide:].index_select(0, index),
+                        )
+                        for k, v in stacked
+                    ],
+                    config=model.config,
                 )
             out = model(
                 input_ids=batch.input_ids,
