@@ -83,7 +83,7 @@ def record_turns(engine, tokenizer, args) -> tuple[list[list[list[int]]], Sampli
             groups,
             lambda *a: "",
             settings,
-            torch.Generator().manual_seed(0),
+            torch.Generator(device=next(engine.model.parameters()).device).manual_seed(0),
         )
     finally:
         venv.close()
@@ -100,13 +100,20 @@ def _useful(row: list[int], ends: set[int]) -> int:
 
 
 def time_engine(engine, turns, params, seed: int) -> tuple[int, float]:
-    gen = torch.Generator().manual_seed(seed)
+    device = next(engine.model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
     start = time.perf_counter()
     n = 0
     for prompts in turns:
         out = engine.generate(prompts, params, generator=gen)
         n += sum(len(ids) for ids in out.ids)
+    _sync(device)
     return n, time.perf_counter() - start
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def time_hf_generate(model, tokenizer, turns, params, seed: int) -> tuple[int, float]:
@@ -116,6 +123,7 @@ def time_hf_generate(model, tokenizer, turns, params, seed: int) -> tuple[int, f
     n = 0
     for prompts in turns:
         enc = tokenizer.pad({"input_ids": prompts}, return_tensors="pt", padding_side="left")
+        enc = enc.to(model.device)
         with torch.inference_mode():
             out = model.generate(
                 **enc,
@@ -130,6 +138,7 @@ def time_hf_generate(model, tokenizer, turns, params, seed: int) -> tuple[int, f
             )
         new = out[:, enc["input_ids"].shape[1] :].tolist()
         n += sum(_useful(row, ends) for row in new)
+    _sync(model.device)
     return n, time.perf_counter() - start
 
 
@@ -141,7 +150,7 @@ class _Autocast(HFEngine):
             model,
             tokenizer,
             dtype=torch.float32,
-            autocast=lambda: autocast_context(torch.device("cpu"), torch.bfloat16),
+            autocast=lambda: autocast_context(model.device, torch.bfloat16),
         )
 
 
@@ -156,6 +165,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per sampler")
     parser.add_argument("--history", type=int, default=None, help="history pairs (2; quick 1)")
     parser.add_argument("--think", action="store_true", help="ask for <think> (longer)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument(
         "--threads",
         type=int,
@@ -171,8 +181,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
-    model, tokenizer = load_policy("smollm2-135m", device="cpu", dtype="float32")
-    dtype = sampling_dtype("auto", torch.device("cpu"))
+    device = torch.device(args.device)
+    model, tokenizer = load_policy("smollm2-135m", device=str(device), dtype="float32")
+    dtype = sampling_dtype("auto", device)
     ours = HFEngine(model, tokenizer, dtype=dtype)
     start = time.perf_counter()
     turns, params = record_turns(ours, tokenizer, args)
@@ -207,6 +218,7 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in rates.items()}
     result = {
         "model": "smollm2-135m",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "sampling_dtype": str(dtype).replace("torch.", ""),
         "episodes": args.tasks * args.group,
         "turns": len(turns),

@@ -23,7 +23,8 @@ def _step_on_cuda(tmp_path, preset: str, *extra: str):
     cfg = load_config(preset, ["model.device=cuda", "run.steps=1", "eval.episodes=2", *extra])
     trainer = Trainer(cfg, tmp_path / preset)
     trainer._prepare(resume=False)
-    venv = make_venv(cfg, trainer.spec, trainer.options, cfg.rollout.tasks_per_step * 4)
+    slots = cfg.rollout.tasks_per_step * cfg.rollout.group_size
+    venv = make_venv(cfg, trainer.spec, trainer.options, slots)
     torch.cuda.reset_peak_memory_stats()
     try:
         metrics, trajs = trainer.train_step(1, venv)
