@@ -48,11 +48,14 @@ class RolloutEngine(Protocol):
         params: SamplingParams,
         *,
         generator: torch.Generator,
+        seeds: Sequence[int] | None = None,
     ) -> Generation:
         """One response per prompt, in prompt order: ``ids`` (exactly the sampled ids, stop or
         eos token included), ``logprobs`` (of each sampled id under the temperature-scaled
         distribution), ``finished`` (False only when cut at ``max_new_tokens``) and ``texts``
-        (decoded ids, for the env). All randomness comes from ``generator``."""
+        (decoded ids, for the env). All randomness comes from ``generator``; or, given
+        ``seeds`` (one int per prompt), each prompt's randomness comes from its own seed, so
+        its response does not depend on the other prompts of the call."""
         ...
 
     def load_weights(self, weights: Weights) -> None:
@@ -163,6 +166,7 @@ class HFEngine:
         params: SamplingParams,
         *,
         generator: torch.Generator,
+        seeds: Sequence[int] | None = None,
     ) -> Generation:
         with self._autocast():
             return generate(
@@ -173,6 +177,7 @@ class HFEngine:
                 generator=generator,
                 batch_size=self.batch_size,
                 share_prefill=self.share_prefill,
+                seeds=seeds,
             )
 
     @torch.no_grad()

@@ -12,7 +12,9 @@ Algorithm, per batch of length-sorted prompts:
    prefilled as one row and its KV cache expanded; identical prompts (the G rollouts of a group
    on their first turn) are prefilled once and their cache rows copied.
 2. Each step: scale logits by ``1 / temperature``, record ``log softmax`` of the sampled id,
-   truncate (top-k, then top-p) and sample with the caller's ``torch.Generator``.
+   truncate (top-k, then top-p) and sample with the caller's ``torch.Generator``, or, given
+   per-prompt ``seeds``, with noise drawn per row from ``(seed, position)`` alone
+   (`seeded_choice`), so a prompt's response does not depend on the rest of the batch.
 3. A row finishes on an eos id, on a stop string completed by its newest token (the token is
    kept, nothing after it) or at ``max_new_tokens``. Finished rows leave the batch: the KV cache,
    mask and positions are index-selected down to the live rows, so no work is spent on them.
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -127,13 +129,76 @@ def stop_candidates(
     )
 
 
+_MASK64 = (1 << 64) - 1
+_MASK63 = (1 << 63) - 1
+
+
+def _splitmix64(x: int) -> int:
+    """One splitmix64 step on a 64-bit unsigned integer (Steele, Lea & Flood 2014)."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def mix_seed(*values: int) -> int:
+    """A deterministic 63-bit seed from any Python ints (negative or wider than 64 bits).
+
+    Each value is fed to a splitmix64 chain as a header (its sign and number of 64-bit limbs)
+    followed by the limbs of its magnitude, so distinct tuples give unrelated seeds. The same
+    in every process and Python version (no ``hash()``); usable by ``torch.Generator``.
+    """
+    h = _splitmix64(len(values))
+    for value in values:
+        value = int(value)
+        magnitude = abs(value)
+        limbs = [magnitude & _MASK64]
+        magnitude >>= 64
+        while magnitude:
+            limbs.append(magnitude & _MASK64)
+            magnitude >>= 64
+        h = _splitmix64(h ^ ((len(limbs) << 1) | (value < 0)))
+        for limb in limbs:
+            h = _splitmix64(h ^ limb)
+    return h & _MASK63
+
+
+def seeded_choice(probs: torch.Tensor, row_seeds: Sequence[int], step: int) -> torch.Tensor:
+    """One id per row of ``probs [b, V]``, drawn with noise from ``(row seed, step)`` only.
+
+    Exponential race (Gumbel-max): row i draws ``u ~ U(0, 1)^V`` from a ``torch.Generator``
+    seeded with ``mix_seed(row_seeds[i], step)`` and picks ``argmax(probs / -log(u))``, an
+    exact sample of ``probs`` (zero-probability ids never win). The choice depends on the
+    row's own probabilities and seed, not on the batch around it; the noise depends on the
+    device type (CPU and CUDA generators differ).
+    """
+    if len(row_seeds) != probs.shape[0]:
+        raise ValueError(f"seeded_choice: {len(row_seeds)} seeds for {probs.shape[0]} rows")
+    gen = torch.Generator(device=probs.device)
+    noise = torch.empty(probs.shape, dtype=torch.float32, device=probs.device)
+    for row, seed in enumerate(row_seeds):
+        gen.manual_seed(mix_seed(seed, step))
+        torch.rand(probs.shape[-1], generator=gen, out=noise[row])
+    tiny = torch.finfo(torch.float32).tiny
+    exp = -torch.log(noise.clamp_(min=tiny, max=1.0 - torch.finfo(torch.float32).eps))
+    return (probs.float() / exp).argmax(dim=-1)
+
+
 def sample_next(
-    logits: torch.Tensor, params: SamplingParams, generator: torch.Generator
+    logits: torch.Tensor,
+    params: SamplingParams,
+    generator: torch.Generator,
+    row_seeds: Sequence[int] | None = None,
+    step: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample one token per row.
 
     Args:
         logits: ``[b, V]`` next-token logits.
+        generator: the randomness when ``row_seeds`` is None (``torch.multinomial``).
+        row_seeds: one seed per row: sample with `seeded_choice` at position ``step``
+            instead, so a row's token depends only on its logits, its seed and ``step``.
+        step: the response position being sampled (used with ``row_seeds``).
 
     Returns:
         ``(ids [b], logprobs [b])``: logprobs under ``log_softmax(logits / temperature)``.
@@ -155,7 +220,10 @@ def sample_next(
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         trunc = trunc.masked_fill(drop, float("-inf"))
     probs = logp.exp() if trunc is scaled else torch.softmax(trunc, dim=-1)
-    ids = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    if row_seeds is None:
+        ids = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    else:
+        ids = seeded_choice(probs, row_seeds, step)
     return ids, logp.gather(-1, ids[:, None]).squeeze(-1)
 
 
@@ -294,8 +362,10 @@ def _generate_batch(
     generator: torch.Generator,
     stop: _Stop,
     share: bool = True,
+    seeds: Sequence[int] | None = None,
 ) -> _Rows:
-    """Sample responses for one batch of prompts (steps 1-3 of the module docstring)."""
+    """Sample responses for one batch of prompts (steps 1-3 of the module docstring);
+    ``seeds[j]`` (if given) is prompt j's seed, kept aligned with the live rows."""
     device = next(model.parameters()).device
     n = len(prompts)
     rows = _Rows([[] for _ in range(n)], [[] for _ in range(n)], [False] * n)
@@ -306,7 +376,8 @@ def _generate_batch(
     live = list(range(n))
     for step in range(params.max_new_tokens):
         # step 2: sample
-        tokens, logprobs = sample_next(logits, params, generator)
+        row_seeds = None if seeds is None else [seeds[row] for row in live]
+        tokens, logprobs = sample_next(logits, params, generator, row_seeds, step)
         # step 3: retire finished rows
         keep = _record(rows, live, tokens.tolist(), logprobs.tolist(), stop, tokenizer)
         if not keep or step == params.max_new_tokens - 1:
@@ -339,18 +410,24 @@ def generate(
     batch_size: int = 64,
     eos_ids: Iterable[int] | None = None,
     share_prefill: bool = True,
+    seeds: Sequence[int] | None = None,
 ) -> Generation:
     """Sample one response per prompt, token ids in and token ids out.
 
     Prompts are sorted by length (longest first) into batches of ``batch_size`` to reduce
     padding; results come back in input order. Randomness comes only from ``generator``
-    (on the model's device), so the same generator state gives the same samples.
+    (on the model's device), so the same generator state gives the same samples; or, with
+    ``seeds``, from the seeds alone (`seeded_choice`).
 
     Args:
         prompts: ``[N][P_i]`` prompt token ids (non-empty).
         eos_ids: ids that end a response; default `eos_token_ids`; ``()`` disables eos.
         share_prefill: prefill a batch's common prefix and its identical prompts once
             (`_prefill`); False prefills every row on its own (for comparison).
+        seeds: one int per prompt; the token of prompt i at response position t then
+            depends only on ``(seeds[i], t)`` and that prompt's logits, not on the batch
+            (its size, order, other prompts, ``batch_size`` or ``share_prefill``), up to
+            float rounding of the logits in a padded batch. ``generator`` is then unused.
 
     Returns:
         `Generation` with ``ids``/``logprobs`` ``[N][T_i]``, ``T_i <= params.max_new_tokens``.
@@ -359,6 +436,8 @@ def generate(
         raise ValueError("generate: every prompt needs at least one token")
     if tokenizer.pad_token_id is None:
         raise ValueError("generate: tokenizer has no pad token; load it with load_policy")
+    if seeds is not None and len(seeds) != len(prompts):
+        raise ValueError(f"generate: {len(seeds)} seeds for {len(prompts)} prompts")
     eos = frozenset(eos_token_ids(model, tokenizer) if eos_ids is None else eos_ids)
     stops = tuple(params.stop_strings)
     tail = max((len(s) for s in stops), default=0) + 2
@@ -379,6 +458,7 @@ def generate(
                     generator,
                     stop,
                     share_prefill,
+                    None if seeds is None else [seeds[i] for i in chunk],
                 )
                 for j, i in enumerate(chunk):
                     results[i] = (rows.ids[j], rows.logprobs[j], rows.finished[j])

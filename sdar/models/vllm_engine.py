@@ -9,8 +9,9 @@ trainer's step:
    merged: `sdar.models.engine.hf_weights`) through the model's own ``load_weights``, and
    drop the prefix cache (it holds keys/values of the old weights);
 2. `generate`: wake the KV cache up; one request per prompt (``TokensPrompt``), each with
-   its own seed drawn from the caller's generator, ``logprobs=0`` (the sampled token's
-   log-prob, after temperature: ``logprobs_mode="processed_logprobs"``);
+   its own seed (the caller's per-prompt seed reduced by `vllm_seed`, else drawn from the
+   caller's generator), ``logprobs=0`` (the sampled token's log-prob, after temperature:
+   ``logprobs_mode="processed_logprobs"``);
 3. `sleep`: level 1 (weights to CPU memory, KV cache freed) while the trainer scores and
    updates.
 
@@ -119,20 +120,34 @@ class VLLMEngine:
         params: SamplingParams,
         *,
         generator: torch.Generator,
+        seeds: Sequence[int] | None = None,
     ) -> Generation:
         self._wake("weights")
         self._wake("kv_cache")
         vllm = self._vllm
-        seeds = torch.randint(
-            2**31 - 1, (len(prompts),), generator=generator, device=generator.device
-        )
+        if seeds is None:
+            drawn = torch.randint(
+                VLLM_SEED_RANGE, (len(prompts),), generator=generator, device=generator.device
+            ).tolist()
+        elif len(seeds) != len(prompts):
+            raise ValueError(f"VLLMEngine.generate: {len(seeds)} seeds for {len(prompts)} prompts")
+        else:
+            drawn = [vllm_seed(s) for s in seeds]
         requests = [{"prompt_token_ids": list(p)} for p in prompts]  # vllm.inputs.TokensPrompt
         sampling = [
-            vllm.SamplingParams(**vllm_sampling_kwargs(params, int(s), self.eos_ids))
-            for s in seeds.tolist()
+            vllm.SamplingParams(**vllm_sampling_kwargs(params, int(s), self.eos_ids)) for s in drawn
         ]
         outputs = self.llm.generate(requests, sampling, use_tqdm=False)
         return generation_from_outputs(outputs, self.tokenizer)
+
+
+VLLM_SEED_RANGE = 2**31 - 1
+"""Per-request vLLM seeds are kept in ``[0, VLLM_SEED_RANGE)``."""
+
+
+def vllm_seed(seed: int) -> int:
+    """A caller's per-prompt seed (any Python int) as a per-request vLLM seed."""
+    return int(seed) % VLLM_SEED_RANGE
 
 
 def vllm_sampling_kwargs(params: SamplingParams, seed: int, eos_ids: Sequence[int]) -> dict:

@@ -6,7 +6,9 @@ Steps (numbered as in the code below):
    admissible actions) as one user message and apply the chat template -> prompt ids;
 3. generate one response per active slot with the rollout engine (`sdar.models.engine`:
    ids in, ids and log-probs out; the G slots of a group share their first prompt, which the
-   hf engine prefills once), keeping the ids;
+   hf engine prefills once), keeping the ids; with ``slot_seeds`` each slot's sampling noise
+   comes from ``mix_seed(slot seed, turn)``, so a slot plays the same whatever other slots
+   share its calls (a data-parallel process holding half the slots reproduces them);
 4. project the decoded text to an action + validity flag and step the environments;
 5. record one StepSample per active slot; finished episodes drop out; repeat.
 """
@@ -23,7 +25,7 @@ import torch
 from sdar.envs.base import EnvSpec, ProjectFn, Task
 from sdar.envs.vector import VectorEnv
 from sdar.models.engine import RolloutEngine
-from sdar.models.generate import SamplingParams
+from sdar.models.generate import SamplingParams, mix_seed
 from sdar.rollout.teacher import student_prompt_ids
 from sdar.rollout.types import PromptState, StepSample, Trajectory
 from sdar.skills.teacher_prompt import skill_prompt_messages
@@ -122,6 +124,7 @@ def run_episodes(
     generator: torch.Generator,
     *,
     on_turn: Callable[[int, int], None] | None = None,
+    slot_seeds: Sequence[int] | None = None,
 ) -> tuple[list[Trajectory], dict[str, float]]:
     """Play one episode in every slot; returns trajectories and rollout statistics.
 
@@ -129,7 +132,12 @@ def run_episodes(
     gives the slot's privileged text once, after reset (the same for a whole group).
     ``on_turn(turn, active)`` is called after every turn (progress bars live in the CLI).
     ``engine`` samples every turn's responses (`RolloutEngine`); ``tokenizer`` renders prompts.
+    ``slot_seeds`` (one int per slot): slot i's response at turn t is sampled with the seed
+    ``mix_seed(slot_seeds[i], t)`` instead of from ``generator``, so it does not depend on
+    which other slots are played in the same call.
     """
+    if slot_seeds is not None and len(slot_seeds) != len(tasks):
+        raise ValueError(f"run_episodes: {len(slot_seeds)} slot seeds for {len(tasks)} slots")
     # step 1: reset (groups share the Task, hence the initial state)
     slots, texts = [], []
     for i, (obs_info, task, group) in enumerate(
@@ -163,7 +171,10 @@ def run_episodes(
             states.append(state)
             prompts.append(ids)
         # step 3: generate
-        gen = engine.generate(prompts, settings.sampling, generator=generator)
+        seeded = {}  # passed only when given: engines without a ``seeds`` argument still work
+        if slot_seeds is not None:
+            seeded["seeds"] = [mix_seed(slot_seeds[i], turn) for i in active]
+        gen = engine.generate(prompts, settings.sampling, generator=generator, **seeded)
         stats["tokens_generated"] += sum(len(x) for x in gen.ids)
         # step 4: project and step
         project = settings.project or spec.project

@@ -32,7 +32,7 @@ class FakeEngine:
         self.sleeps = 0
 
     def generate(
-        self, prompts: Sequence[Sequence[int]], params: SamplingParams, *, generator
+        self, prompts: Sequence[Sequence[int]], params: SamplingParams, *, generator, seeds=None
     ) -> Generation:
         self.calls.append([list(p) for p in prompts])
         ids = [[len(p) % 5 + 1, 7] for p in prompts]
@@ -116,8 +116,8 @@ class _OffEngine:
     def __init__(self, inner) -> None:
         self.inner, self.name = inner, "fake"
 
-    def generate(self, prompts, params, *, generator):
-        gen = self.inner.generate(prompts, params, generator=generator)
+    def generate(self, prompts, params, *, generator, seeds=None):
+        gen = self.inner.generate(prompts, params, generator=generator, seeds=seeds)
         gen.logprobs = [[lp - 1.0 for lp in row] for row in gen.logprobs]
         return gen
 
