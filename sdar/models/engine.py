@@ -132,7 +132,8 @@ class HFEngine:
     (bfloat16) it keeps a sampling copy: built once (LoRA merged into it), and refreshed in
     place by `load_weights` from `hf_weights` (one cast-copy per update). The trainer's own
     fp32/autocast pass still scores the old log-probs; the difference is the logged
-    `logprob_mismatch`.
+    `logprob_mismatch`. ``copy=True`` keeps a copy in every case (data-parallel runs: the
+    policy gets sharded, and each process samples from its full copy).
     """
 
     name = "hf"
@@ -146,6 +147,7 @@ class HFEngine:
         batch_size: int = 64,
         autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
         share_prefill: bool = True,
+        copy: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -153,7 +155,7 @@ class HFEngine:
         self.dtype = dtype
         self._autocast = autocast or contextlib.nullcontext
         master = next(model.parameters()).dtype
-        if dtype == master and not is_peft_model(model):
+        if dtype == master and not is_peft_model(model) and not copy:
             self.model, self._copy = model, False
         else:
             self.model, self._copy = _sampling_copy(model, dtype), True

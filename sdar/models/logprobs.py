@@ -162,7 +162,7 @@ def score(
         raise ValueError(f"score: {len(prompts)} prompts but {len(responses)} responses")
     logps: list[torch.Tensor | None] = [None] * len(prompts)
     ents: list[torch.Tensor | None] = [None] * len(prompts)
-    with torch.inference_mode():
+    with torch.no_grad():  # not inference_mode: FSDP reuses its buffers in training
         for group in _micro_batches(prompts, responses, token_budget):
             batch = collate(
                 [prompts[i] for i in group], [responses[i] for i in group], pad_id, device

@@ -179,7 +179,7 @@ def score_on_prefixes(
     name = cache_kwarg(model)
     width = [len(prefixes[o]) if o >= 0 else 0 for o in owners]
     full = [[0] * w + s for w, s in zip(width, suffixes, strict=True)]  # lengths for batching
-    with torch.inference_mode():
+    with torch.no_grad():  # not inference_mode: FSDP reuses its buffers in training
         stacked = (
             _stack_states(_prefix_states(model, prefixes, token_budget, device)) if prefixes else []
         )

@@ -16,8 +16,11 @@ from sdar.train.setup import base_model_path
 logger = logging.getLogger(__name__)
 
 
-def hf_engine(cfg: Config, policy: PolicyBundle, run_dir: Path | None) -> RolloutEngine:
-    """Our sampler on the policy's device, in ``rollout.dtype`` (auto: bf16 where native)."""
+def hf_engine(
+    cfg: Config, policy: PolicyBundle, run_dir: Path | None, copy: bool = False
+) -> RolloutEngine:
+    """Our sampler on the policy's device, in ``rollout.dtype`` (auto: bf16 where native);
+    ``copy``: always sample from an own copy of the weights (the policy will be sharded)."""
     dtype = sampling_dtype(cfg.rollout.dtype, policy.device)
     engine = HFEngine(
         policy.model,
@@ -25,13 +28,17 @@ def hf_engine(cfg: Config, policy: PolicyBundle, run_dir: Path | None) -> Rollou
         dtype=dtype,
         batch_size=cfg.rollout.gen_batch_size,
         autocast=policy.autocast,
+        copy=copy,
     )
     logger.info("rollout engine: hf, sampling in %s", dtype)
     return engine
 
 
-def vllm_engine(cfg: Config, policy: PolicyBundle, run_dir: Path | None) -> RolloutEngine:
-    """vLLM colocated on the policy's GPU (imports vLLM only here)."""
+def vllm_engine(
+    cfg: Config, policy: PolicyBundle, run_dir: Path | None, copy: bool = True
+) -> RolloutEngine:
+    """vLLM colocated on the policy's GPU (imports vLLM only here; it always holds its own
+    copy of the weights, synced from the gathered full state dict)."""
     from sdar.models.vllm_engine import VLLMEngine, import_vllm
 
     import_vllm()  # one clear message when it is missing
@@ -49,14 +56,18 @@ def vllm_engine(cfg: Config, policy: PolicyBundle, run_dir: Path | None) -> Roll
     return engine
 
 
-ENGINES: dict[str, Callable[[Config, PolicyBundle, Path | None], RolloutEngine]] = {
+ENGINES: dict[str, Callable[..., RolloutEngine]] = {
     "hf": hf_engine,
     "vllm": vllm_engine,
 }
 
 
-def make_engine(cfg: Config, policy: PolicyBundle, run_dir: Path | None = None) -> RolloutEngine:
-    """Build the run's engine once and give it the policy's current weights."""
-    engine = ENGINES[cfg.rollout.engine](cfg, policy, run_dir)
+def make_engine(
+    cfg: Config, policy: PolicyBundle, run_dir: Path | None = None, *, copy: bool = False
+) -> RolloutEngine:
+    """Build the run's engine once and give it the policy's current weights; ``copy``: the
+    engine keeps its own weights even where it could sample from the policy itself
+    (data parallel: the policy is about to be sharded)."""
+    engine = ENGINES[cfg.rollout.engine](cfg, policy, run_dir, copy=copy)
     engine.load_weights(hf_weights(policy.model))
     return engine

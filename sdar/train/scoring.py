@@ -9,7 +9,9 @@ block under placement prefix) and each prefix runs once (`sdar.models.prefix`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -85,6 +87,7 @@ def score_samples(
     think: bool,
     temperature: float,
     token_budget: int,
+    sync: Callable[[Any], None] | None = None,
 ) -> Scores:
     prompts = [s.prompt_ids for s in samples]
     responses = [s.response_ids for s in samples]
@@ -94,13 +97,16 @@ def score_samples(
         temperature=temperature,
         device=policy.device,
     )
+    sync = sync or (lambda model: None)
     policy.model.eval()
     with policy.autocast():  # the same compute precision as the update's forward
         old, entropy = score(policy.model, prompts, responses, with_entropy=True, **kw)
+        sync(policy.model)
         ref = None
         if need_ref:
             with policy.as_reference() as ref_model:
                 ref, _ = score(ref_model, prompts, responses, **kw)
+                sync(ref_model)
         teacher, ok, contexts, metrics = None, None, None, {}
         if need_teacher:
             contexts = teacher_contexts(
@@ -117,18 +123,17 @@ def score_samples(
             keep = [i for i, good in enumerate(ok) if good]
             teacher = [torch.zeros(len(r)) for r in responses]
             cached_ratio = 0.0
-            if keep:
-                t_prompts = [contexts[i].prompt_ids for i in keep]
-                t_responses = [contexts[i].response_ids for i in keep]
-                with policy.as_teacher(teacher_kind) as t_model:
-                    if teacher_prefix_cache:
-                        scored, _, cached_ratio = score_grouped(
-                            t_model, t_prompts, t_responses, **kw
-                        )
-                    else:
-                        scored, _ = score(t_model, t_prompts, t_responses, **kw)
-                for i, lp in zip(keep, scored, strict=True):
-                    teacher[i] = lp
+            t_prompts = [contexts[i].prompt_ids for i in keep]
+            t_responses = [contexts[i].response_ids for i in keep]
+            scored = []
+            with policy.as_teacher(teacher_kind) as t_model:
+                if keep and teacher_prefix_cache:
+                    scored, _, cached_ratio = score_grouped(t_model, t_prompts, t_responses, **kw)
+                elif keep:
+                    scored, _ = score(t_model, t_prompts, t_responses, **kw)
+                sync(t_model)
+            for i, lp in zip(keep, scored, strict=True):
+                teacher[i] = lp
             metrics = teacher_stats(contexts)
             metrics["teacher/prefix_cached_ratio"] = cached_ratio
     return Scores(old, entropy, ref, teacher, ok, contexts, metrics)

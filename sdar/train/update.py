@@ -32,6 +32,7 @@ from sdar import algos
 from sdar.models.logprobs import Batch, collate, response_logprobs
 from sdar.rollout.types import StepSample
 from sdar.train.config import AlgoConfig, OptimConfig
+from sdar.train.dist import DistContext, total_norm
 from sdar.train.methods import Method
 from sdar.train.scoring import Scores
 
@@ -207,13 +208,47 @@ def _divergence_term(
 
 
 def mini_batches(
-    inputs: UpdateInputs, optim: OptimConfig, generator: torch.Generator
+    inputs: UpdateInputs,
+    optim: OptimConfig,
+    generator: torch.Generator,
+    dist: DistContext | None = None,
 ) -> list[list[int]]:
-    """Sample indices of each mini-batch: contiguous slices of the batch (the authors'
-    ``shuffle=False``) or of a seeded permutation (``optim.shuffle``)."""
-    n = len(inputs.samples)
-    order = torch.randperm(n, generator=generator).tolist() if optim.shuffle else list(range(n))
-    return [order[i : i + optim.mini_batch_size] for i in range(0, n, optim.mini_batch_size)]
+    """This rank's sample indices in each mini-batch: contiguous slices of the global batch
+    (the authors' ``shuffle=False``) or of a seeded permutation (``optim.shuffle``).
+
+    The global batch is every rank's samples in one canonical order, (group, trajectory,
+    step), with ``pad_to`` copies last: the order one process holds them in (assign_scores
+    lists them so). So the mini-batches, and with the global denominators the update, do
+    not depend on the world size."""
+    size = optim.mini_batch_size
+    if dist is None or not dist.enabled:
+        n = len(inputs.samples)
+        order = torch.randperm(n, generator=generator).tolist() if optim.shuffle else range(n)
+        order = list(order)
+        return [order[i : i + size] for i in range(0, n, size)]
+    seen: set[int] = set()
+    keys = []
+    for s in inputs.samples:
+        keys.append((int(id(s) in seen), s.group, s.traj, s.step))
+        seen.add(id(s))
+    gathered = dist.all_gather_object(keys)
+    flat = sorted((k, r, i) for r, ks in enumerate(gathered) for i, k in enumerate(ks))
+    if optim.shuffle:
+        flat = [flat[j] for j in torch.randperm(len(flat), generator=generator).tolist()]
+    return [
+        [i for _, r, i in flat[a : a + size] if r == dist.rank] for a in range(0, len(flat), size)
+    ]
+
+
+def _dummy_micro(model, pad_id: int, device: torch.device, extra_forwards: int) -> torch.Tensor:
+    """A zero-weight micro-batch: the same forwards (and a backward) as a real one, so a
+    rank with fewer micro-batches joins its sharded model's collectives."""
+    ids = torch.full((1, 1), pad_id, dtype=torch.long, device=device)
+    out = model(input_ids=ids).logits.float().sum() * 0.0
+    with torch.no_grad():
+        for _ in range(extra_forwards):
+            model(input_ids=ids)
+    return out
 
 
 def update_policy(
@@ -231,17 +266,28 @@ def update_policy(
     generator: torch.Generator,
     teacher_model=None,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    dist: DistContext | None = None,
 ) -> dict[str, float]:
     """One PPO epoch over the samples: mini-batches, accumulated micro-batches.
 
     Logged values are token-weighted means over each mini-batch (so they do not depend
-    on the micro-batch size), then averaged over the mini-batches."""
+    on the micro-batch size or the world size; a spread such as ``sdar/gap_std`` is the
+    weighted mean of per-micro-batch spreads, so it does), then averaged over the
+    mini-batches; ``actor/loss`` is the mini-batch loss itself (the sum of the micro-batch
+    contributions).
+
+    With ``dist`` (data parallel, sharded ``model``) each rank updates on its own samples
+    of every global mini-batch: the denominators (`Units`) and the token weights are summed
+    over ranks, the loss is multiplied by the world size (FSDP averages gradients over
+    ranks), and every rank runs the same number of micro-batches."""
+    dist = dist or DistContext()
     model.train()
     sums: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     skipped = 0
-    minis = mini_batches(inputs, optim, generator)
+    minis = mini_batches(inputs, optim, generator, dist)
     ok = inputs.scores.teacher_ok if inputs.scores.teacher is not None else None
+    extra = int(teacher_model is not None and method.distill == "sdar")
     for mini in minis:
         # Micro-batches of similar length waste less compute on padding; the mini-batch
         # denominators keep the weighting independent of this layout.
@@ -249,38 +295,59 @@ def update_policy(
             mini,
             key=lambda i: len(inputs.samples[i].prompt_ids) + len(inputs.samples[i].response_ids),
         )
-        units = Units.of(
+        local = Units.of(
             [inputs.samples[i] for i in ordered],
             [ok[i] for i in ordered] if ok is not None else None,
             algo.loss_agg_mode,
         )
-        tokens = float(sum(len(inputs.samples[i].response_ids) for i in ordered)) or 1.0
+        n_tokens = float(sum(len(inputs.samples[i].response_ids) for i in ordered))
+        micros = [
+            ordered[a : a + optim.micro_batch_size]
+            for a in range(0, len(ordered), optim.micro_batch_size)
+        ]
+        total_all, total_teacher, tokens, n_micro = dist.all_reduce(
+            [local.all, local.teacher, n_tokens, float(len(micros))]
+        )
+        if dist.enabled:  # the max of the micro-batch counts
+            n_micro = dist.all_reduce([float(len(micros))], "max")[0]
+        units = Units(all=total_all, teacher=total_teacher)
+        tokens = tokens or 1.0
         mini_metrics: dict[str, float] = defaultdict(float)
         optimizer.zero_grad(set_to_none=True)
-        for start in range(0, len(ordered), optim.micro_batch_size):
-            micro = ordered[start : start + optim.micro_batch_size]
+        for k in range(int(n_micro)):
             with autocast():
-                loss, metrics = micro_loss(
-                    model,
-                    micro,
-                    inputs,
-                    method,
-                    algo,
-                    units,
-                    pad_id=pad_id,
-                    device=device,
-                    temperature=temperature,
-                    teacher_model=teacher_model,
-                )
-            loss.backward()
-            share = sum(len(inputs.samples[i].response_ids) for i in micro) / tokens
-            for k, v in metrics.items():
-                mini_metrics[k] += float(v) * share
-        for k, v in mini_metrics.items():
-            sums[k] += v
-            counts[k] += 1
+                if k >= len(micros):
+                    loss, metrics = _dummy_micro(model, pad_id, device, extra), {}
+                else:
+                    loss, metrics = micro_loss(
+                        model,
+                        micros[k],
+                        inputs,
+                        method,
+                        algo,
+                        units,
+                        pad_id=pad_id,
+                        device=device,
+                        temperature=temperature,
+                        teacher_model=teacher_model,
+                    )
+            (loss * dist.world if dist.enabled else loss).backward()
+            if k < len(micros):
+                share = sum(len(inputs.samples[i].response_ids) for i in micros[k]) / tokens
+                for key, v in metrics.items():
+                    # actor/loss: the micro-batch's share of the mini-batch loss, summed
+                    mini_metrics[key] += float(v) * (1.0 if key == "actor/loss" else share)
+        if dist.enabled:  # every rank's share of the token-weighted means
+            merged: dict[str, float] = defaultdict(float)
+            for part in dist.all_gather_object(dict(mini_metrics)):
+                for key, v in part.items():
+                    merged[key] += v
+            mini_metrics = merged
+        for key, v in mini_metrics.items():
+            sums[key] += v
+            counts[key] += 1
         params = [p for p in model.parameters() if p.requires_grad]
-        norm = float(torch.nn.utils.clip_grad_norm_(params, optim.grad_clip))
+        norm = total_norm(torch.nn.utils.clip_grad_norm_(params, optim.grad_clip))
         if math.isfinite(norm):
             sums["actor/grad_norm"] += norm
             counts["actor/grad_norm"] += 1
