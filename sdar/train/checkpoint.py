@@ -11,6 +11,13 @@ Layout of a run directory::
 ``policy/`` holds the weights (full fine-tuning: a HF folder; LoRA: the adapter);
 ``state.pt`` holds the optimizer, scheduler, RNG, skill-bandit, EMA and step.
 
+Data-parallel runs (world > 1, sharded with FSDP2) write ``step_N/{dcp/, state.pt,
+rng_rank*.pt, tokenizer/}`` instead: ``dcp/`` is a torch.distributed.checkpoint of the
+model, the optimizer and the EMA weights, each rank writing its own shards; DCP reshards on
+load, so a run can resume on another world size. ``state.pt`` holds what all ranks share
+(scheduler, skill bandit, step), ``rng_rank{r}.pt`` each rank's RNG states. `sdar export`
+turns either layout into a plain Hugging Face folder.
+
 A ``step_*`` folder only ever appears complete (renamed into place) and disappears in one
 rename too, so a kill at any point leaves every ``step_*`` folder whole; should LATEST
 still name a folder that is missing or damaged, `latest_checkpoint` falls back to the
@@ -89,8 +96,92 @@ def _remove(folder: Path) -> None:
 
 
 def is_complete(ckpt: Path) -> bool:
-    """A checkpoint folder with its state and weights."""
-    return (ckpt / "state.pt").is_file() and any((ckpt / "policy").glob("*.safetensors"))
+    """A checkpoint folder with its state and weights (a HF folder or a DCP checkpoint)."""
+    weights = any((ckpt / "policy").glob("*.safetensors")) or (ckpt / "dcp" / ".metadata").is_file()
+    return (ckpt / "state.pt").is_file() and weights
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"python_rng": random.getstate(), "torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _sharded_state(policy: Any, optimizer: Any) -> dict[str, Any]:
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+
+    model_sd, optim_sd = get_state_dict(policy.model, optimizer)
+    state = {"model": model_sd, "optim": optim_sd}
+    if policy.ema is not None:
+        state["ema"] = policy.ema
+    return state
+
+
+def save_sharded(
+    run_dir: Path, step: int, policy: Any, optimizer: Any, state: dict[str, Any], dist: Any
+) -> Path:
+    """`save_checkpoint` for a data-parallel run: every rank writes its shards (DCP) and its
+    RNG into the temporary folder, then the main rank writes the shared state, renames the
+    folder into place and points LATEST at it (the same kill -9 guarantees)."""
+    import torch.distributed.checkpoint as dcp
+
+    root = run_dir / "checkpoints"
+    name = f"step_{step:06d}"
+    tmp = root / f".tmp_{name}"
+    if dist.is_main:
+        root.mkdir(parents=True, exist_ok=True)
+        for leftover in root.glob(".tmp_step_*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        tmp.mkdir()
+    dist.barrier()
+    dcp.save(_sharded_state(policy, optimizer), checkpoint_id=str(tmp / "dcp"))
+    torch.save(_rng_state(), tmp / f"rng_rank{dist.rank}.pt")
+    dist.barrier()
+    final = root / name
+    if dist.is_main:
+        policy.tokenizer.save_pretrained(tmp / "tokenizer")
+        torch.save({**state, "step": step, "world_size": dist.world}, tmp / "state.pt")
+        _remove(final)
+        os.replace(tmp, final)
+        latest_tmp = root / ".LATEST.tmp"
+        latest_tmp.write_text(name)
+        os.replace(latest_tmp, root / "LATEST")
+        _fsync_dir(root)
+        older = sorted(p for p in root.glob("step_*") if p.name != name)
+        for old in older[: max(len(older) - 1, 0)]:
+            _remove(old)
+    dist.barrier()
+    return final
+
+
+def load_sharded(ckpt: Path, policy: Any, optimizer: Any, rank: int) -> dict[str, Any]:
+    """Load a `save_sharded` checkpoint into the sharded policy and optimizer (all ranks),
+    restore this rank's RNG (when the checkpoint has one for it) and return the shared state."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import set_state_dict
+
+    if not (ckpt / "dcp" / ".metadata").is_file():
+        raise RuntimeError(
+            f"{ckpt} was written by a one-process run (policy/ folder, no dcp/); resume it "
+            "with one process, or start the data-parallel run from its weights with "
+            f"`sdar export {ckpt.parent.parent} --to DIR` and model.name=DIR"
+        )
+    state = _sharded_state(policy, optimizer)
+    dcp.load(state, checkpoint_id=str(ckpt / "dcp"))
+    set_state_dict(
+        policy.model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"]
+    )
+    if "ema" in state:
+        policy.ema = state["ema"]
+    rng_file = ckpt / f"rng_rank{rank}.pt"
+    if rng_file.is_file():
+        rng = torch.load(rng_file, weights_only=False)
+        random.setstate(rng["python_rng"])
+        torch.set_rng_state(rng["torch_rng"])
+        if "cuda_rng" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda_rng"])
+    return torch.load(ckpt / "state.pt", weights_only=False)
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

@@ -4,10 +4,13 @@
 
 Each stage is a method of `Trainer` run under one timer (``time/<stage>`` in the logs).
 
-Each stage takes this rank's shard: the rollout plays ``tasks[rank::world_size]`` (whole
-GRPO groups, so group statistics never cross ranks) and the update consumes exactly the
-samples that rollout produced. Nothing here reads global state; every random stream is
-derived from (seed, step, name, rank), so a resumed run repeats the uninterrupted one.
+Each stage takes this rank's shard (`sdar.train.dist`, docs/scaling.md): the rollout plays
+``tasks[rank::world]`` (whole GRPO groups, so group statistics never cross ranks), every
+slot samples with its own seed (seed, step, group, index in the group), the update takes
+this rank's part of every global mini-batch with global denominators, and the logged
+metrics are reduced over ranks; only the main rank writes run files. So the same config
+and seed give the same run on 1 or N processes, and a resumed run repeats the
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from sdar.rollout.runner import run_episodes
 from sdar.rollout.types import StepSample, Trajectory
 from sdar.train import checkpoint as ckpt
 from sdar.train.config import Config, config_to_dict
+from sdar.train.dist import DistContext, full_hf_weights, shard_model
 from sdar.train.engines import make_engine
 from sdar.train.evaluate import panel_evaluation
 from sdar.train.methods import get_method
@@ -40,6 +44,7 @@ from sdar.train.seeding import derive_seed, make_generator
 from sdar.train.setup import (
     PrivilegedContext,
     Progress,
+    base_model_path,
     build_base_model,
     build_retriever,
     env_parts,
@@ -116,6 +121,41 @@ def rollout_metrics(
     return out
 
 
+_SUMMED = frozenset(
+    {
+        "rollout/worker_errors",
+        "rollout/samples",
+        "rollout/tokens_generated",
+        "rollout/prompt_truncated",
+    }
+)
+_PER_SAMPLE = frozenset({"rollout/advantage_abs_mean", "rollout/logprob_mismatch_mean"})
+
+
+def reduce_metrics(parts: list[tuple[dict[str, Any], dict[str, int]]]) -> dict[str, Any]:
+    """One step's metrics from every rank's ``(metrics, {"trajs": n, "samples": n})``.
+
+    Counts are summed; episode means (``rollout/*``) are weighted by trajectories and
+    per-sample means (``teacher/*``, advantages, the log-prob mismatch) by samples; maxima
+    and ``time/*`` take the maximum. The update's metrics (``actor/*``, ``sdar/*``, ...) are
+    already global (`update_policy` reduces them), as are ``step`` and schedules: rank 0's.
+    """
+    out = dict(parts[0][0])
+    for key in out:
+        vals = [(float(m.get(key, 0.0)), w) for m, w in parts]
+        if key in _SUMMED:
+            out[key] = sum(v for v, _ in vals)
+        elif key.startswith("time/") or key.endswith("_max"):
+            out[key] = max(v for v, _ in vals)
+        elif key in _PER_SAMPLE or key.startswith("teacher/"):
+            n = sum(w["samples"] for _, w in vals)
+            out[key] = sum(v * w["samples"] for v, w in vals) / n if n else 0.0
+        elif key.startswith("rollout/"):
+            n = sum(w["trajs"] for _, w in vals)
+            out[key] = sum(v * w["trajs"] for v, w in vals) / n if n else 0.0
+    return out
+
+
 @contextlib.contextmanager
 def timed(timings: dict[str, float], name: str) -> Iterator[None]:
     """Record the wall time of the block as ``time/<name>`` (seconds)."""
@@ -143,13 +183,13 @@ class Trainer:
         cfg: Config,
         run_dir: Path,
         *,
-        rank: int = 0,
-        world_size: int = 1,
+        dist: DistContext | None = None,
         progress: Progress | None = None,
     ) -> None:
         self.cfg, self.run_dir = cfg, Path(run_dir)
-        self.rank, self.world_size = rank, world_size
-        self.progress = progress
+        self.dist = dist or DistContext()
+        self.rank, self.world_size = self.dist.rank, self.dist.world
+        self.progress = progress if self.dist.is_main else None
         self.method = get_method(cfg.algo.method)
         self.spec, self.options = env_parts(cfg)
         self.success_reward = (
@@ -169,21 +209,34 @@ class Trainer:
     def _prepare(self, resume: bool) -> int:
         """Build the policy and optimizer; returns the first step to run."""
         cfg, run_dir = self.cfg, self.run_dir
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-        latest = ckpt.latest_checkpoint(run_dir) if resume else None
+        dist = self.dist
+        if dist.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            config_text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+            (run_dir / "config.yaml").write_text(config_text)
+        latest = ckpt.latest_checkpoint(run_dir) if resume and dist.is_main else None
+        latest = dist.broadcast_object(latest)
         # base_model/ appears only once the warm start has finished (build_base_model
         # renames it into place), so a kill during SFT makes the resumed run redo it.
+        # Data parallel: the main rank builds it, the others load it from there.
         have_base = (run_dir / "base_model" / "config.json").is_file()
         model = tokenizer = None
-        if not have_base and (cfg.model.name == "tiny" or cfg.sft.episodes):
+        if not have_base and (cfg.model.name == "tiny" or cfg.sft.episodes) and dist.is_main:
             model, tokenizer, losses = build_base_model(
                 cfg, self.spec, self.options, run_dir, self.retriever, self.progress
             )
             self.sft_losses = losses
+        dist.barrier()
         self.policy = make_policy(cfg, run_dir, model, tokenizer)
         if cfg.algo.kl_coef > 0 or cfg.teacher.kind == "frozen":
-            self.policy.ensure_reference()
+            self._make_reference()
+        # The rollout engine, built once from the unsharded weights; synced before every
+        # rollout and evaluation (data parallel: from the gathered shards).
+        self.engine = make_engine(cfg, self.policy, run_dir, copy=dist.enabled)
+        if dist.enabled:
+            shard_model(self.policy.model, dist, self.policy.compute_dtype)
+            if self.policy.reference is not None:
+                shard_model(self.policy.reference, dist, self.policy.compute_dtype)
         params = [p for p in self.policy.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
             params, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay
@@ -196,32 +249,58 @@ class Trainer:
         if latest is None:
             if cfg.teacher.kind == "ema":
                 self.policy.init_ema()
+        elif dist.enabled:
+            state = ckpt.load_sharded(latest, self.policy, self.optimizer, dist.rank)
+            done = self._restore(state)
         else:
             ckpt.load_policy_weights(self.policy.model, latest)
             state = ckpt.load_state(latest)
             self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-            self.retriever.load_state_dict(state["retriever"])
             self.policy.ema = state.get("ema")
-            done = state["step"]
-        # The rollout engine, built once; synced before every rollout and evaluation.
-        self.engine = make_engine(cfg, self.policy, run_dir)
-        self._weights_version = self._engine_version = 0
+            done = self._restore(state)
+        self._weights_version = 0
+        self._engine_version = 0 if latest is None else -1  # resumed: sync before sampling
         # Cut the logs back to the restart point in every case (also with no checkpoint:
         # a run killed before its first one restarts at step 1, after the step-0 eval).
-        for name in ("metrics.jsonl", "trajectories.jsonl", "evals.jsonl"):
-            ckpt.truncate_jsonl(run_dir / name, done)
+        if dist.is_main:
+            for name in ("metrics.jsonl", "trajectories.jsonl", "evals.jsonl"):
+                ckpt.truncate_jsonl(run_dir / name, done)
+        dist.barrier()
         if resume:
             logger.info("resuming %s after step %d", run_dir, done)
         return done + 1
 
+    def _make_reference(self) -> None:
+        """The KL reference: a frozen copy of the starting weights (LoRA: the adapters
+        disabled). Data parallel: loaded from the base model, to be sharded like the policy."""
+        policy = self.policy
+        if not self.dist.enabled or policy.lora:
+            policy.ensure_reference()
+            return
+        from sdar.models.load import load_policy
+
+        dtype = str(policy.compute_dtype).replace("torch.", "")
+        ref, _ = load_policy(
+            base_model_path(self.cfg, self.run_dir), device=str(policy.device), dtype=dtype
+        )
+        ref.requires_grad_(False)
+        policy.reference = ref.eval()
+
+    def _restore(self, state: dict[str, Any]) -> int:
+        """The run state every rank shares; returns the step it was saved at."""
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.retriever.load_state_dict(state["retriever"])
+        return int(state["step"])
+
     def _save(self, step: int) -> None:
         state = {
-            "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "retriever": self.retriever.state_dict(),
-            "ema": self.policy.ema,
         }
+        if self.dist.enabled:
+            ckpt.save_sharded(self.run_dir, step, self.policy, self.optimizer, state, self.dist)
+            return
+        state.update(optimizer=self.optimizer.state_dict(), ema=self.policy.ema)
         ckpt.save_checkpoint(self.run_dir, step, self.policy.model, self.policy.tokenizer, state)
 
     # -- stages ---------------------------------------------------------------------------
@@ -234,6 +313,9 @@ class Trainer:
     def train_step(self, step: int, venv: Any) -> tuple[dict[str, float], list[Trajectory]]:
         """One step as a dataflow: rollout -> rewards and advantages -> scoring -> update."""
         timings: dict[str, float] = {}
+        cuda = self.policy.device.type == "cuda"
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(self.policy.device)
         with timed(timings, "step"):
             with timed(timings, "rollout"):
                 rollout = self._rollout(step, venv)
@@ -261,6 +343,13 @@ class Trainer:
         }
         if self.method.rlsd:
             metrics["rlsd/lambda"] = lam
+        if cuda:  # this process's peak over the step (all phases, the engine's copy included)
+            metrics["memory/peak_gib_max"] = (
+                torch.cuda.max_memory_allocated(self.policy.device) / 2**30
+            )
+        if self.dist.enabled:
+            weights = {"trajs": len(rollout.trajs), "samples": len(samples)}
+            metrics = reduce_metrics(self.dist.all_gather_object((metrics, weights)))
         return metrics, rollout.trajs
 
     def _rollout(self, step: int, venv: Any) -> Rollout:
@@ -269,8 +358,13 @@ class Trainer:
         tasks = self._tasks(step)
         g = cfg.rollout.group_size
         slot_tasks = [t for t in tasks for _ in range(g)]
-        first_group = self.rank * len(tasks)
-        groups = [first_group + i for i in range(len(tasks)) for _ in range(g)]
+        # global group ids: this rank holds tasks rank, rank + world, ...
+        groups = [self.rank + i * self.world_size for i in range(len(tasks)) for _ in range(g)]
+        # one sampling seed per slot, whatever the world size (docs/scaling.md)
+        slot_seeds = [
+            derive_seed(cfg.run.seed, step, "sample", group, j % g)
+            for j, group in enumerate(groups)
+        ]
         privileged = PrivilegedContext(
             cfg,
             self.retriever,
@@ -293,6 +387,7 @@ class Trainer:
             settings,
             gen,
             on_turn=self._turn_callback("rollout"),
+            slot_seeds=slot_seeds,
         )
         self.engine.sleep()
         return Rollout(trajs, privileged, stats)
@@ -300,7 +395,10 @@ class Trainer:
     def _sync_engine(self) -> None:
         """Hand the engine the current weights (HF names, LoRA merged) if it lacks them."""
         if self._engine_version != self._weights_version:
-            self.engine.load_weights(hf_weights(self.policy.model))
+            if self.dist.enabled:  # every rank gathers the full weights from the shards
+                self.engine.load_weights(iter(full_hf_weights(self.policy.model).items()))
+            else:
+                self.engine.load_weights(hf_weights(self.policy.model))
             self._engine_version = self._weights_version
 
     def _logprob_mismatch(self, samples: list[StepSample], scores: Scores) -> dict[str, float]:
@@ -315,9 +413,10 @@ class Trainer:
     ) -> tuple[list[StepSample], torch.Tensor]:
         cfg = self.cfg
         samples = assign_scores(trajs, self.spec, self.success_reward, self.invalid_penalty)
-        if cfg.optim.pad_to:
+        if cfg.optim.pad_to:  # data parallel: each rank pads its share of the multiple
             pad_gen = make_generator(derive_seed(cfg.run.seed, step, "pad", self.rank))
-            samples = pad_samples(samples, cfg.optim.pad_to, pad_gen)
+            multiple = -(-cfg.optim.pad_to // self.world_size)
+            samples = pad_samples(samples, multiple, pad_gen)
         adv = compute_advantages(samples, trajs, cfg.algo.adv_stats, cfg.algo.adv_norm_by_std)
         return samples, adv
 
@@ -339,7 +438,11 @@ class Trainer:
             think=cfg.env.think,
             temperature=cfg.rollout.temperature,
             token_budget=cfg.optim.score_token_budget,
+            sync=self._pad_forwards if self.dist.enabled else None,
         )
+
+    def _pad_forwards(self, model: Any) -> None:
+        self.dist.pad_forwards(model, self.policy.pad_id, self.policy.autocast)
 
     def _rlsd_lambda(self, step: int) -> float:
         """RLSD's λ_k with k the training step counted from 1, as the authors' global_steps."""
@@ -363,9 +466,10 @@ class Trainer:
             pad_id=policy.pad_id,
             device=policy.device,
             temperature=cfg.rollout.temperature,
-            generator=make_generator(derive_seed(cfg.run.seed, step, "update", self.rank)),
+            generator=make_generator(derive_seed(cfg.run.seed, step, "update")),
             teacher_model=policy.model if cfg.algo.divergence != "sampled" else None,
             autocast=policy.autocast,
+            dist=self.dist,
         )
         if cfg.teacher.kind == "ema":
             policy.update_ema()
@@ -378,20 +482,31 @@ class Trainer:
         return lambda turn, active: progress(phase, turn, 0, {"active": active})
 
     def _update_bandit(self, privileged: PrivilegedContext, trajs: list[Trajectory]) -> None:
+        """Feed each group's rewards to the skill bandit; data parallel: every rank applies
+        every rank's groups, in group order, so all ranks hold the same bandit."""
         by_group: dict[int, list[float]] = {}
         types: dict[int, str] = {}
         for t in trajs:
             reward = self.spec.episode_reward(t.info, self.success_reward)
             by_group.setdefault(t.group, []).append(reward)
             types[t.group] = t.task.task_type
-        for group, rewards in by_group.items():
-            skills = privileged.by_group.get(group, ("", ()))[1]
+        updates = [
+            (group, types[group], tuple(privileged.by_group.get(group, ("", ()))[1]), rewards)
+            for group, rewards in by_group.items()
+        ]
+        if self.dist.enabled:
+            updates = sorted(u for part in self.dist.all_gather_object(updates) for u in part)
+        for _, task_type, skills, rewards in updates:
             for skill in skills:
-                self.retriever.update(types[group], skill, rewards)
+                self.retriever.update(task_type, skill, rewards)
 
     # -- evaluation and logging -------------------------------------------------------------
     def evaluate(self, step: int, eval_venv: Any, with_skills: bool = False) -> dict[str, Any]:
+        """The fixed panel with the rollout engine; data parallel: on the main rank only
+        (the engine holds full weights, so no other rank is needed), the others return {}."""
         self._sync_engine()
+        if not self.dist.is_main:
+            return {}
         summary = panel_evaluation(
             self.cfg,
             self.spec,
@@ -422,6 +537,8 @@ class Trainer:
         return out
 
     def _log(self, metrics: dict[str, Any], trajs: list[Trajectory]) -> None:
+        if not self.dist.is_main:
+            return
         ckpt.append_jsonl(self.run_dir / "metrics.jsonl", metrics)
         for sink in self.sinks:
             sink(metrics)
@@ -458,12 +575,16 @@ class Trainer:
         cfg = self.cfg
         start_time = time.time()
         first = self._prepare(resume)
+        main = self.dist.is_main
         n_slots = (len(self._tasks(1)) or 1) * cfg.rollout.group_size
         venv = make_venv(cfg, self.spec, self.options, n_slots)
-        eval_venv = make_venv(cfg, self.spec, self.options, cfg.eval.episodes)
-        self.sinks, closers = make_sinks(cfg.run.logger, self.run_dir, config_to_dict(cfg))
+        eval_venv = make_venv(cfg, self.spec, self.options, cfg.eval.episodes) if main else None
+        self.sinks, closers = (
+            make_sinks(cfg.run.logger, self.run_dir, config_to_dict(cfg)) if main else ([], [])
+        )
         try:
-            earlier = [e for e in self._earlier_evals() if e["step"] == 0]
+            earlier = [e for e in self._earlier_evals() if e["step"] == 0] if main else []
+            earlier = self.dist.broadcast_object(earlier)
             before = earlier[0] if earlier else self._eval_all(0, eval_venv)["default"]
             last_eval = before
             for step in range(first, cfg.run.steps + 1):
@@ -478,12 +599,15 @@ class Trainer:
             if first <= cfg.run.steps or last_eval is before:
                 evals = self._eval_all(cfg.run.steps, eval_venv)
             else:  # resuming a run that had already finished: report its last evaluation
-                evals = {"default": self._earlier_evals()[-1]}
+                evals = {"default": self._earlier_evals()[-1] if main else {}}
         finally:
             venv.close()
-            eval_venv.close()
+            if eval_venv is not None:
+                eval_venv.close()
             for close in closers:
                 close()
+        if not main:
+            return {}
         summary = self._summary(before, evals, time.time() - start_time)
         plot_run(self.run_dir)
         return summary

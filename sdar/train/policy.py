@@ -56,7 +56,14 @@ class PolicyBundle:
             yield self.reference
 
     def trainable(self) -> dict[str, torch.Tensor]:
+        self._reshard()
         return {n: p for n, p in self.model.named_parameters() if p.requires_grad}
+
+    def _reshard(self) -> None:
+        """FSDP2 keeps the root's gathered weights after a forward: drop them, so the
+        sharded parameters are the ones read, written and gathered next."""
+        if hasattr(self.model, "reshard"):
+            self.model.reshard()
 
     def init_ema(self) -> None:
         self.ema = {n: p.detach().clone() for n, p in self.trainable().items()}
@@ -87,6 +94,7 @@ class PolicyBundle:
             try:
                 yield self.model
             finally:
+                self._reshard()
                 with torch.no_grad():
                     for n, p in params.items():
                         p.copy_(saved[n])
