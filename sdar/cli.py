@@ -15,6 +15,9 @@ and draws progress bars.
                      [--data-source D] [--keyword-match word|substring]
     sdar skills check DIR
     sdar bench [NAME]
+    sdar export RUN_DIR --to DIR [--step N] [--merge-lora]      a plain Hugging Face folder
+
+Data parallel (docs/scaling.md): torchrun --standalone --nproc_per_node N -m sdar train ...
 """
 
 from __future__ import annotations
@@ -177,22 +180,41 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"{run_dir} already holds a run; continue it with "
                 f"`sdar train --resume {run_dir}` or pick another --output"
             )
-        _make_output(run_dir)
-    args.run_dir = run_dir
+    from sdar.train.dist import init_distributed
     from sdar.train.loop import Trainer  # torch and transformers: only for a valid config
 
-    _threads(cfg.run.threads)
-    bars = Bars(sys.stderr.isatty() and not args.quiet)
-    print(
-        f"sdar {__version__}: {cfg.algo.method} on {cfg.env.name} ({cfg.preset or 'custom'}), "
-        f"{cfg.run.steps} steps -> {run_dir}",
-        flush=True,
-    )
+    dist = init_distributed(cfg.model.device)  # one process without torchrun's variables
     try:
-        summary = Trainer(cfg, run_dir, progress=bars).run(resume=bool(args.resume))
+        run_dir = Path(dist.broadcast_object(str(run_dir)))  # rank 0's timestamped name
+        if dist.is_main and not args.resume:
+            _make_output(run_dir)
+        args.run_dir = run_dir
+        _threads(cfg.run.threads)
+        bars = Bars(sys.stderr.isatty() and not args.quiet and dist.is_main)
+        if dist.is_main:
+            world = f", {dist.world} processes ({dist.backend})" if dist.enabled else ""
+            print(
+                f"sdar {__version__}: {cfg.algo.method} on {cfg.env.name} "
+                f"({cfg.preset or 'custom'}), {cfg.run.steps} steps{world} -> {run_dir}",
+                flush=True,
+            )
+        try:
+            trainer = Trainer(cfg, run_dir, dist=dist, progress=bars)
+            summary = trainer.run(resume=bool(args.resume))
+        finally:
+            bars.close()
+        if dist.is_main:
+            print_summary(summary)
     finally:
-        bars.close()
-    print_summary(summary)
+        dist.close()
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from sdar.train.export import export_run
+
+    out = export_run(Path(args.run_dir), Path(args.to), step=args.step, merge_lora=args.merge_lora)
+    print(f"exported {out['checkpoint']} -> {out['to']} ({out['kind']})")
     return 0
 
 
@@ -495,6 +517,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = sks.add_parser("check", help="validate a SkillBank folder")
     check.add_argument("dir")
     sk.set_defaults(func=cmd_skills)
+    x = sub.add_parser("export", help="write a run's checkpoint as a plain Hugging Face folder")
+    x.add_argument("run_dir", help="a run directory (sdar train --output)")
+    x.add_argument("--to", required=True, help="the folder to write")
+    x.add_argument("--step", type=int, default=None, help="a checkpoint step (default: latest)")
+    x.add_argument(
+        "--merge-lora", action="store_true", help="LoRA runs: merge the adapters into the weights"
+    )
+    x.set_defaults(func=cmd_export)
     b = sub.add_parser("bench", help="run a benchmark (a module of sdar.bench)")
     b.add_argument("name", nargs="?")
     b.add_argument("bench_args", nargs=argparse.REMAINDER)
