@@ -55,6 +55,18 @@ ARCHS: dict[str, dict[str, Any]] = {
         rope_theta=1e6,
         max_position_embeddings=32768,
     ),
+    "qwen2.5-0.5b": dict(
+        model_type="qwen2",
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        vocab_size=151936,
+        tie_word_embeddings=True,
+        rope_theta=1e6,
+        max_position_embeddings=32768,
+    ),
     "qwen2.5-7b": dict(
         model_type="qwen2",
         hidden_size=3584,
@@ -128,6 +140,21 @@ def build_model(arch: str, device: torch.device) -> torch.nn.Module:
     return model
 
 
+def save_random_model(arch: str, tokenizer_dir: str, out: str, seed: int = 0) -> None:
+    """A Hugging Face folder with ``arch``'s shape, random weights and the tokenizer of
+    ``tokenizer_dir`` (its ids must fit the vocabulary): a stand-in for a checkpoint that
+    cannot be downloaded, for memory and speed measurements."""
+    import shutil
+    from pathlib import Path
+
+    torch.manual_seed(seed)
+    model = build_model(arch, torch.device("cpu"))
+    model.save_pretrained(out)
+    for f in Path(tokenizer_dir).iterdir():
+        if f.name.startswith(("tokenizer", "special_tokens", "chat_template")):
+            shutil.copy(f, Path(out) / f.name)
+
+
 def synthetic_samples(
     n: int, prompt_tokens: int, response_tokens: int, vocab: int, skills: str, seed: int
 ) -> list[StepSample]:
@@ -173,8 +200,17 @@ def main() -> None:
     parser.add_argument("--response-tokens", type=int, default=512)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--save-random-model",
+        nargs=2,
+        metavar=("TOKENIZER_DIR", "OUT"),
+        help="only write a random-weight HF folder of --arch with that tokenizer, then exit",
+    )
     parser.add_argument("overrides", nargs="*", help="e.g. optim.micro_batch_size=8")
     args = parser.parse_args()
+    if args.save_random_model:
+        save_random_model(args.arch, *args.save_random_model)
+        return
     device = torch.device(args.device)
     cfg = load_config(args.preset, args.overrides)
     if device.type == "cuda":
