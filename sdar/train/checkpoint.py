@@ -162,7 +162,7 @@ def load_sharded(ckpt: Path, policy: Any, optimizer: Any, rank: int) -> dict[str
     from torch.distributed.checkpoint.state_dict import set_state_dict
 
     if not (ckpt / "dcp" / ".metadata").is_file():
-        raise RuntimeError(
+        raise ValueError(
             f"{ckpt} was written by a one-process run (policy/ folder, no dcp/); resume it "
             "with one process, or start the data-parallel run from its weights with "
             f"`sdar export {ckpt.parent.parent} --to DIR` and model.name=DIR"

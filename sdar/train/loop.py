@@ -253,6 +253,12 @@ class Trainer:
             state = ckpt.load_sharded(latest, self.policy, self.optimizer, dist.rank)
             done = self._restore(state)
         else:
+            if (latest / "dcp").is_dir():
+                raise ValueError(
+                    f"{latest} is a sharded checkpoint of a torchrun run; resume it under "
+                    "torchrun (any number of processes, --nproc_per_node 1 too): torchrun "
+                    f"--standalone --nproc_per_node N -m sdar train --resume {self.run_dir}"
+                )
             ckpt.load_policy_weights(self.policy.model, latest)
             state = ckpt.load_state(latest)
             self.optimizer.load_state_dict(state["optimizer"])
