@@ -210,9 +210,21 @@ def load_state(ckpt: Path) -> dict[str, Any]:
 
 
 def load_policy_weights(model: Any, ckpt: Path) -> None:
-    """Load the checkpoint's weights into an already built model (full or LoRA)."""
+    """Load the checkpoint's weights into an already built, unsharded model (full or LoRA),
+    from a ``policy/`` folder or a data-parallel DCP checkpoint (read in one process)."""
     from safetensors.torch import load_file
 
+    if (ckpt / "dcp" / ".metadata").is_file():
+        import warnings
+
+        import torch.distributed.checkpoint as dcp
+
+        state = {"model": model.state_dict()}
+        with warnings.catch_warnings():  # "assuming the intent is to load in a single process"
+            warnings.simplefilter("ignore", UserWarning)
+            dcp.load(state, checkpoint_id=str(ckpt / "dcp"))
+        model.load_state_dict(state["model"])
+        return
     folder = ckpt / "policy"
     files = sorted(folder.glob("*.safetensors"))
     if not files:

@@ -45,24 +45,20 @@ def _load(run_dir: Path, path: Path, merge_lora: bool) -> tuple[Any, Any, str]:
     from sdar.train.setup import base_model_path, lora_options
 
     cfg = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
-    base = base_model_path(cfg, run_dir)
-    policy = path / "policy"
-    if (policy / "adapter_config.json").is_file():
-        model, tokenizer = load_policy(base, device="cpu", dtype="float32", lora=lora_options(cfg))
-        ckpt.load_policy_weights(model, path)
-        if merge_lora:
-            return model.merge_and_unload(), tokenizer, "LoRA merged into full weights"
-        return model, tokenizer, "LoRA adapter"
-    if policy.is_dir():
-        model, tokenizer = load_policy(str(policy), device="cpu", dtype="float32")
+    lora = lora_options(cfg)
+    if (path / "policy" / "config.json").is_file():  # a one-process full fine-tuning run
+        model, tokenizer = load_policy(str(path / "policy"), device="cpu", dtype="float32")
         return model, tokenizer, "full weights"
-    import torch.distributed.checkpoint as dcp
-
-    model, tokenizer = load_policy(base, device="cpu", dtype="float32")
-    state = {"model": model.state_dict()}
-    dcp.load(state, checkpoint_id=str(path / "dcp"))
-    model.load_state_dict(state["model"])
-    return model, tokenizer, "full weights from a sharded (DCP) checkpoint"
+    model, tokenizer = load_policy(
+        base_model_path(cfg, run_dir), device="cpu", dtype="float32", lora=lora
+    )
+    ckpt.load_policy_weights(model, path)  # a LoRA adapter, or a sharded (DCP) checkpoint
+    kind = "from a sharded (DCP) checkpoint" if (path / "dcp").is_dir() else "from policy/"
+    if lora is None:
+        return model, tokenizer, f"full weights {kind}"
+    if merge_lora:
+        return model.merge_and_unload(), tokenizer, f"LoRA merged into full weights {kind}"
+    return model, tokenizer, f"LoRA adapter {kind}"
 
 
 def export_run(

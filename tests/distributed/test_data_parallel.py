@@ -57,10 +57,10 @@ def close(a: float, b: float, rel: float = 1e-3, floor: float = 1e-7) -> bool:
     return abs(a - b) <= rel * max(abs(a), abs(b)) + floor
 
 
-def export(run: Path, to: Path) -> dict[str, torch.Tensor]:
+def export(run: Path, to: Path, *flags: str) -> dict[str, torch.Tensor]:
     from transformers import AutoModelForCausalLM
 
-    out = launch(["export", str(run), "--to", str(to)], 1)
+    out = launch(["export", str(run), "--to", str(to), *flags], 1)
     assert out.returncode == 0, out.stderr[-3000:]
     model = AutoModelForCausalLM.from_pretrained(to)
     return {k: v.detach() for k, v in model.state_dict().items()}
@@ -101,6 +101,10 @@ def test_parameters_match_and_export_loads_in_transformers(runs):
     assert a.keys() == b.keys()
     for name in a:
         assert torch.allclose(a[name], b[name], rtol=1e-4, atol=1e-6), name
+    # `sdar eval` reads the sharded checkpoint in one plain process too
+    out = launch(["eval", str(runs["two"]), "--json"], 1)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.splitlines()[-1])["episodes"] == 2
 
 
 def test_only_the_main_rank_writes(runs):
@@ -159,3 +163,9 @@ def test_lora_and_an_ema_teacher_match_one_process(tmp_path):
     for a, b in zip(one, two, strict=True):
         for key in (*LOSSES, "actor/grad_norm", "rollout/logprob_mismatch_mean"):
             assert close(a[key], b[key]), (key, a[key], b[key])
+    merged = [
+        export(tmp_path / r, tmp_path / f"{r}-merged", "--merge-lora") for r in ("one", "two")
+    ]
+    assert merged[0].keys() == merged[1].keys() and not any("lora" in k for k in merged[0])
+    for name in merged[0]:
+        assert torch.allclose(merged[0][name], merged[1][name], rtol=1e-4, atol=1e-6), name
