@@ -38,7 +38,7 @@ from sdar.skills.retrieve import make_retriever
 from sdar.train.config import load_config
 from sdar.train.methods import get_method
 from sdar.train.policy import PolicyBundle
-from sdar.train.scoring import score_samples
+from sdar.train.scoring import score_for_config
 from sdar.train.update import UpdateInputs, update_policy
 
 # Architecture hyper-parameters of the public configs (config.json of each hub model).
@@ -257,21 +257,8 @@ def main() -> None:
 
     try:
         t0 = time.perf_counter()
-        scores = score_samples(
-            samples,
-            policy,
-            get_env_spec("household"),
-            need_ref=cfg.algo.kl_coef > 0,
-            need_teacher=method.needs_teacher,
-            teacher_kind=cfg.teacher.kind,
-            teacher_placement=cfg.teacher.placement,
-            teacher_max_prompt_tokens=cfg.teacher.max_prompt_tokens,
-            teacher_truncation=cfg.teacher.truncation,
-            teacher_prefix_cache=cfg.teacher.prefix_cache,
-            history_length=cfg.env.history_length,
-            think=cfg.env.think,
-            temperature=cfg.rollout.temperature,
-            token_budget=cfg.optim.score_token_budget,
+        scores = score_for_config(
+            samples, policy, get_env_spec("household"), cfg, method.needs_teacher
         )
         report["score_s"] = round(time.perf_counter() - t0, 1)
         report["teacher_prompt_tokens"] = scores.metrics.get("teacher/prompt_tokens")

@@ -72,6 +72,11 @@ def save_checkpoint(
     except BaseException:  # a full disk: free what we wrote, keep the last checkpoint
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return _publish(root, tmp, name, keep)
+
+
+def _publish(root: Path, tmp: Path, name: str, keep: int) -> Path:
+    """Rename the finished ``tmp`` folder into place, point LATEST at it, keep ``keep``."""
     final = root / name
     _remove(final)
     os.replace(tmp, final)
@@ -138,21 +143,12 @@ def save_sharded(
     dcp.save(_sharded_state(policy, optimizer), checkpoint_id=str(tmp / "dcp"))
     torch.save(_rng_state(), tmp / f"rng_rank{dist.rank}.pt")
     dist.barrier()
-    final = root / name
     if dist.is_main:
         policy.tokenizer.save_pretrained(tmp / "tokenizer")
         torch.save({**state, "step": step, "world_size": dist.world}, tmp / "state.pt")
-        _remove(final)
-        os.replace(tmp, final)
-        latest_tmp = root / ".LATEST.tmp"
-        latest_tmp.write_text(name)
-        os.replace(latest_tmp, root / "LATEST")
-        _fsync_dir(root)
-        older = sorted(p for p in root.glob("step_*") if p.name != name)
-        for old in older[: max(len(older) - 1, 0)]:
-            _remove(old)
+        _publish(root, tmp, name, keep=2)
     dist.barrier()
-    return final
+    return root / name
 
 
 def load_sharded(ckpt: Path, policy: Any, optimizer: Any, rank: int) -> dict[str, Any]:

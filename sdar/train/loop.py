@@ -39,7 +39,7 @@ from sdar.train.engines import make_engine
 from sdar.train.evaluate import panel_evaluation
 from sdar.train.methods import get_method
 from sdar.train.plots import plot_run
-from sdar.train.scoring import Scores, score_samples
+from sdar.train.scoring import Scores, score_for_config
 from sdar.train.seeding import derive_seed, make_generator
 from sdar.train.setup import (
     PrivilegedContext,
@@ -428,23 +428,9 @@ class Trainer:
 
     def _score(self, samples: list[StepSample]) -> Scores:
         """Old, reference and teacher log-probs of the sampled ids, without gradient."""
-        cfg = self.cfg
-        return score_samples(
-            samples,
-            self.policy,
-            self.spec,
-            need_ref=cfg.algo.kl_coef > 0,
-            need_teacher=self.method.needs_teacher,
-            teacher_kind=cfg.teacher.kind,
-            teacher_placement=cfg.teacher.placement,
-            teacher_max_prompt_tokens=cfg.teacher.max_prompt_tokens,
-            teacher_truncation=cfg.teacher.truncation,
-            teacher_prefix_cache=cfg.teacher.prefix_cache,
-            history_length=cfg.env.history_length,
-            think=cfg.env.think,
-            temperature=cfg.rollout.temperature,
-            token_budget=cfg.optim.score_token_budget,
-            sync=self._pad_forwards if self.dist.enabled else None,
+        sync = self._pad_forwards if self.dist.enabled else None
+        return score_for_config(
+            samples, self.policy, self.spec, self.cfg, self.method.needs_teacher, sync
         )
 
     def _pad_forwards(self, model: Any) -> None:

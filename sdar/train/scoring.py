@@ -137,3 +137,31 @@ def score_samples(
             metrics = teacher_stats(contexts)
             metrics["teacher/prefix_cached_ratio"] = cached_ratio
     return Scores(old, entropy, ref, teacher, ok, contexts, metrics)
+
+
+def score_for_config(
+    samples: list[StepSample],
+    policy: PolicyBundle,
+    spec: EnvSpec,
+    cfg: Any,
+    needs_teacher: bool,
+    sync: Callable[[Any], None] | None = None,
+) -> Scores:
+    """`score_samples` with every option taken from a run's `Config`."""
+    return score_samples(
+        samples,
+        policy,
+        spec,
+        need_ref=cfg.algo.kl_coef > 0,
+        need_teacher=needs_teacher,
+        teacher_kind=cfg.teacher.kind,
+        teacher_placement=cfg.teacher.placement,
+        teacher_max_prompt_tokens=cfg.teacher.max_prompt_tokens,
+        teacher_truncation=cfg.teacher.truncation,
+        teacher_prefix_cache=cfg.teacher.prefix_cache,
+        history_length=cfg.env.history_length,
+        think=cfg.env.think,
+        temperature=cfg.rollout.temperature,
+        token_budget=cfg.optim.score_token_budget,
+        sync=sync,
+    )
