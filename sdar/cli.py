@@ -16,6 +16,10 @@ and draws progress bars.
     sdar skills check DIR
     sdar bench [NAME]
     sdar export RUN_DIR --to DIR [--step N] [--merge-lora]      a plain Hugging Face folder
+    sdar compare RUN_DIR... [--metric M] [--baseline grpo] [--json] [--out DIR]
+                                                                methods over seeds, paired
+    sdar sweep --preset P --methods grpo,sdar --seeds 0-4 --out DIR [key=value ...]
+                                                                train the grid, then compare
 
 Data parallel (docs/scaling.md): torchrun --standalone --nproc_per_node N -m sdar train ...
 """
@@ -216,6 +220,63 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = export_run(Path(args.run_dir), Path(args.to), step=args.step, merge_lora=args.merge_lora)
     print(f"exported {out['checkpoint']} -> {out['to']} ({out['kind']})")
     return 0
+
+
+def _compare_command(args: argparse.Namespace) -> str:
+    """The command line that reproduces a comparison (for report.md)."""
+    import shlex
+
+    if args.command == "sweep":
+        words = ["sdar", "sweep", "--preset", args.preset, "--methods", args.methods]
+        words += ["--seeds", args.seeds, "--out", args.out, *args.overrides]
+    else:
+        words = ["sdar", "compare", *args.run_dirs]
+        words += ["--out", args.out] if args.out else []
+    return shlex.join([*words, "--metric", args.metric, "--baseline", args.baseline])
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from sdar.train.compare import compare_dirs, format_text
+
+    report = compare_dirs(
+        args.run_dirs,
+        metric=args.metric,
+        baseline=args.baseline,
+        out=args.out,
+        command=_compare_command(args),
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_text(report))
+        if args.out:
+            print(f"report: {Path(args.out) / 'report.md'}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from sdar.train.compare import compare_dirs, format_text, parse_seeds, sweep
+    from sdar.train.config import load_config
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    seeds = parse_seeds(args.seeds)
+    for method in methods:  # a bad method or key fails here, before the first run
+        load_config(args.preset, [*args.overrides, f"algo.method={method}"])
+    records = sweep(args.preset, methods, seeds, args.out, args.overrides)
+    for r in records:
+        status = "" if r["returncode"] == 0 else f" (failed, exit {r['returncode']})"
+        print(f"{r['run_dir']}: {r['action']}{status}", flush=True)
+    report = compare_dirs(
+        [args.out],
+        metric=args.metric,
+        baseline=args.baseline,
+        out=args.out,
+        command=_compare_command(args),
+        expected=[(m, s) for m in methods for s in seeds],
+    )
+    print(format_text(report))
+    print(f"report: {Path(args.out) / 'report.md'}")
+    return 0 if all(r["returncode"] == 0 for r in records) else 1
 
 
 def cmd_sft(args: argparse.Namespace) -> int:
@@ -529,6 +590,25 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("name", nargs="?")
     b.add_argument("bench_args", nargs=argparse.REMAINDER)
     b.set_defaults(func=cmd_bench)
+    c = sub.add_parser("compare", help="compare methods over seeds: intervals, paired diffs")
+    c.add_argument("run_dirs", nargs="+", help="run directories, or folders of them (a sweep)")
+    c.add_argument("--out", help="write report.md and PNG plots to this folder")
+    c.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    sw = sub.add_parser("sweep", help="train methods x seeds one after another, then compare")
+    sw.add_argument("--preset", default="quickstart")
+    sw.add_argument("--methods", default="grpo,sdar", help="comma-separated, e.g. grpo,sdar")
+    sw.add_argument("--seeds", default="0-4", help="a range 0-4 or a list 0,2,5")
+    sw.add_argument("--out", required=True, help="the sweep folder: one run dir per run")
+    sw.add_argument("overrides", nargs="*", help="key=value overrides for every run")
+    for parser in (c, sw):
+        parser.add_argument(
+            "--metric",
+            default="eval_after.success",
+            help="eval_after.success (final), best.success (best step) or a summary.json path",
+        )
+        parser.add_argument("--baseline", default="grpo", help="the method paired against")
+    c.set_defaults(func=cmd_compare)
+    sw.set_defaults(func=cmd_sweep)
     return p
 
 
