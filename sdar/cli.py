@@ -95,19 +95,34 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:5.1f}"
 
 
+def _rate(summary: dict[str, Any], task_type: str | None) -> str:
+    """"12.5 [6.1, 23.8]": a panel success rate (%) with its 95% Wilson interval."""
+    from sdar.train.compare import wilson_interval
+
+    if task_type is None:
+        rate, n = summary.get("success"), summary.get("episodes")
+    else:
+        rate = summary.get("per_task_type", {}).get(task_type)
+        n = summary.get("per_task_type_episodes", {}).get(task_type)
+    if rate is None:
+        return "-"
+    if not n:
+        return _fmt(rate)
+    lo, hi = wilson_interval(round(rate * n), n)
+    return f"{100 * rate:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
 def print_summary(s: dict[str, Any]) -> None:
     before, after = s["eval_before"], s["eval_after"]
     print(f"\n== {s['method']} on {s['env']}: {s['steps']} steps in {s['wall_seconds']:.0f} s ==")
-    print(f"{'success (%)':<34}{'before':>8}{'after':>8}")
-    print(
-        f"{'overall (' + str(after.get('episodes', '?')) + ' panel episodes)':<34}"
-        f"{_fmt(before.get('success')):>8}{_fmt(after.get('success')):>8}"
-    )
+    print(f"{'success (%), 95% interval':<34}{'before':>20}{'after':>20}")
+    label = f"overall ({after.get('episodes', '?')} panel episodes)"
+    print(f"{label:<34}{_rate(before, None):>20}{_rate(after, None):>20}")
     for t in sorted(set(before.get("per_task_type", {})) | set(after.get("per_task_type", {}))):
-        print(
-            f"  {t:<32}{_fmt(before['per_task_type'].get(t)):>8}"
-            f"{_fmt(after['per_task_type'].get(t)):>8}"
-        )
+        print(f"  {t:<32}{_rate(before, t):>20}{_rate(after, t):>20}")
+    if "valid_ratio" in after:
+        valid = f"{_fmt(before.get('valid_ratio')):>20}{_fmt(after['valid_ratio']):>20}"
+        print(f"{'valid actions (%)':<34}{valid}")
     if "eval_after_with_skills" in s:
         print(
             f"{'overall, with skills in prompt':<34}{'':>8}"

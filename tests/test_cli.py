@@ -1,6 +1,7 @@
 """The command line: help, version, listings, the tiny smoke run and clear errors."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -84,7 +85,8 @@ def test_skills_show_and_check(capsys):
 def test_tiny_smoke_run_writes_the_run_directory(tmp_path):
     out = run("train", "--preset", "tiny", "--output", str(tmp_path / "run"), "--quiet")
     assert out.returncode == 0, out.stderr
-    assert "success (%)" in out.stdout and "run directory" in out.stdout
+    assert "success (%), 95% interval" in out.stdout and "run directory" in out.stdout
+    assert re.search(r"\[\d+\.\d, \d+\.\d\]", out.stdout)  # Wilson intervals per row
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     for key in ("eval_before", "eval_after"):
         assert {"success", "per_task_type"} <= set(summary[key])

@@ -25,14 +25,15 @@ def _field(record: Any, name: str) -> Any:
 
 
 def success_summary(records: Iterable[Mapping[str, Any] | Any]) -> dict[str, Any]:
-    """``{"success": float, "per_task_type": {type: float}, "episodes": int}``.
+    """``{"success", "per_task_type": {type: rate}, "episodes", "per_task_type_episodes"}``.
 
     A record is a mapping or object with ``task_type`` (str) and ``won`` (bool). With no
     records every rate is 0.0 and ``episodes`` is 0.
 
-    >>> success_summary([{"task_type": "a", "won": True}, {"task_type": "a", "won": False},
-    ...                  {"task_type": "b", "won": True}])
-    {'success': 0.6666666666666666, 'per_task_type': {'a': 0.5, 'b': 1.0}, 'episodes': 3}
+    >>> s = success_summary([{"task_type": "a", "won": True}, {"task_type": "a", "won": False},
+    ...                      {"task_type": "b", "won": True}])
+    >>> s["success"], s["per_task_type"], s["episodes"], s["per_task_type_episodes"]
+    (0.6666666666666666, {'a': 0.5, 'b': 1.0}, 3, {'a': 2, 'b': 1})
     """
     wins: dict[str, int] = {}
     counts: dict[str, int] = {}
@@ -45,4 +46,5 @@ def success_summary(records: Iterable[Mapping[str, Any] | Any]) -> dict[str, Any
         "success": sum(wins.values()) / episodes if episodes else 0.0,
         "per_task_type": {t: wins[t] / counts[t] for t in sorted(counts)},
         "episodes": episodes,
+        "per_task_type_episodes": {t: counts[t] for t in sorted(counts)},
     }

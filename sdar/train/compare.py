@@ -104,6 +104,16 @@ def t_quantile(p: float, df: float) -> float:
     return 0.5 * (lo + hi)
 
 
+def wilson_interval(wins: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial rate ``wins / n`` ((0, 1) when n = 0)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = wins / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def mean_ci(values: list[float], level: float = 0.95) -> dict[str, Any]:
     """n, mean, sample standard deviation and the Student-t interval of the mean.
 

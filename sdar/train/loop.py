@@ -609,11 +609,19 @@ class Trainer:
     ) -> dict[str, Any]:
         path = self.run_dir / "metrics.jsonl"
         rows = [json.loads(x) for x in path.read_text().splitlines()] if path.is_file() else []
-        pick = ("success", "per_task_type", "episodes", "mean_length", "valid_ratio")
+        pick = (
+            "success",
+            "per_task_type",
+            "episodes",
+            "per_task_type_episodes",
+            "mean_length",
+            "valid_ratio",
+        )
         summary = {
             "method": self.method.name,
             "env": self.spec.name,
             "run_dir": str(self.run_dir),
+            "panel_hash": before.get("panel_hash"),
             "steps": self.cfg.run.steps,
             "eval_before": {k: before[k] for k in pick if k in before},
             "eval_after": {k: evals["default"][k] for k in pick if k in evals["default"]},

@@ -20,12 +20,18 @@ class Record:
 def test_pooled_not_mean_of_types():
     records = [Record("a", True)] * 3 + [Record("a", False)] + [Record("b", False)] * 4
     summary = success_summary(records)
-    assert summary == {"success": 3 / 8, "per_task_type": {"a": 0.75, "b": 0.0}, "episodes": 8}
+    assert summary == {
+        "success": 3 / 8,
+        "per_task_type": {"a": 0.75, "b": 0.0},
+        "episodes": 8,
+        "per_task_type_episodes": {"a": 4, "b": 4},
+    }
 
 
 def test_mappings_and_empty():
     assert success_summary([{"task_type": "x", "won": 1}])["success"] == 1.0
-    assert success_summary([]) == {"success": 0.0, "per_task_type": {}, "episodes": 0}
+    empty = {"success": 0.0, "per_task_type": {}, "episodes": 0, "per_task_type_episodes": {}}
+    assert success_summary([]) == empty
 
 
 def test_missing_field():

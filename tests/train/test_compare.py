@@ -301,3 +301,13 @@ def test_sweep_tiny_trains_skips_and_resumes(tmp_path, capsys):
     assert (out / "grpo-s0" / "summary.json").stat().st_mtime_ns == kept
     assert (out / "sdar-s0" / "summary.json").is_file()
     assert time.time() - start < 60
+
+
+def test_wilson_interval_known_values():
+    from sdar.train.compare import wilson_interval
+
+    lo, hi = wilson_interval(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    lo, hi = wilson_interval(0, 128)
+    assert lo == 0.0 and hi == pytest.approx(0.0291, abs=1e-4)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
