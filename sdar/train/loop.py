@@ -246,9 +246,10 @@ class Trainer:
             self.optimizer, lambda i: min(1.0, (i + 1) / warmup) if warmup else 1.0
         )
         done = 0
+        if cfg.teacher.kind == "ema":
+            self.policy.init_ema()  # the starting weights; a checkpoint's EMA replaces them
         if latest is None:
-            if cfg.teacher.kind == "ema":
-                self.policy.init_ema()
+            pass
         elif dist.enabled:
             state = ckpt.load_sharded(latest, self.policy, self.optimizer, dist.rank)
             done = self._restore(state)
