@@ -32,6 +32,7 @@ from sdar.envs.base import EnvSpec
 from sdar.models.engine import check_logprob_gap, hf_weights, logprob_mismatch
 from sdar.rollout.runner import run_episodes
 from sdar.rollout.types import StepSample, Trajectory
+from sdar.skills.bank import GENERAL
 from sdar.train import checkpoint as ckpt
 from sdar.train.config import Config, config_to_dict
 from sdar.train.dist import DistContext, full_hf_weights, shard_model
@@ -491,7 +492,8 @@ class Trainer:
             updates = sorted(u for part in self.dist.all_gather_object(updates) for u in part)
         for _, task_type, skills, rewards in updates:
             for skill in skills:
-                self.retriever.update(task_type, skill, rewards)
+                if skill != GENERAL:  # always given, so no arm of the bandit
+                    self.retriever.update(task_type, skill, rewards)
 
     # -- evaluation and logging -------------------------------------------------------------
     def evaluate(self, step: int, eval_venv: Any, with_skills: bool = False) -> dict[str, Any]:

@@ -155,3 +155,11 @@ def test_ablation_variants_run_a_step(tmp_path, extra):
     _, metrics, _ = one_step(tmp_path, "sdar", *extra)
     assert ("sdar/divergence" in metrics) == extra[0].startswith("algo.divergence")
     assert all(v == v for v in metrics.values() if isinstance(v, float))  # no NaN
+
+
+def test_a_step_with_the_ucb_skill_bandit_feeds_it_task_skills(tmp_path):
+    """The bandit used to be fed ``general_skills`` (always given, no arm) and stopped the run."""
+    trainer, _, trajs = one_step(tmp_path, "sdar", "skills.strategy=ucb")
+    counts = trainer.retriever.state_dict()["counts"]
+    assert sum(sum(arms.values()) for arms in counts.values()) == len(trajs)
+    assert all("general_skills" not in arms for arms in counts.values())
