@@ -20,6 +20,8 @@ and draws progress bars.
                                                                 methods over seeds, paired
     sdar sweep --preset P --methods grpo,sdar --seeds 0-4 --out DIR [key=value ...]
                                                                 train the grid, then compare
+    sdar analyze RUN_DIR [--out DIR] [--json]                   token-level gap and gate
+                                                                diagnostics (run.token_records)
 
 Data parallel (docs/scaling.md): torchrun --standalone --nproc_per_node N -m sdar train ...
 """
@@ -292,6 +294,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(format_text(report))
     print(f"report: {Path(args.out) / 'report.md'}")
     return 0 if all(r["returncode"] == 0 for r in records) else 1
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from sdar.train.analyze import write_analysis
+
+    report = write_analysis(args.run_dir, args.out)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        gap, ctx = report["gap"], report["teacher_context"]
+        print(
+            f"{report['records']} records, {report['tokens']} tokens: mean gap "
+            f"{gap['mean']:.4f}, negative share {gap['negative_share']:.4f}, gate mean "
+            f"{report['gate']['mean']:.4f}; {ctx['distinct']} distinct privileged text(s)"
+        )
+        print(f"report: {Path(report['out']) / 'analysis.md'}")
+    return 0
 
 
 def cmd_sft(args: argparse.Namespace) -> int:
@@ -624,6 +643,11 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument("--baseline", default="grpo", help="the method paired against")
     c.set_defaults(func=cmd_compare)
     sw.set_defaults(func=cmd_sweep)
+    an = sub.add_parser("analyze", help="token-level gap and gate diagnostics of a run")
+    an.add_argument("run_dir", help="a run trained with run.token_records > 0")
+    an.add_argument("--out", help="write analysis.md and PNG plots here (default RUN_DIR/analysis)")
+    an.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    an.set_defaults(func=cmd_analyze)
     return p
 
 

@@ -235,6 +235,9 @@ class RunConfig:
     save_every: int = 10
     keep_trajectories: int = 16
     """Full trajectories written per step to trajectories.jsonl."""
+    token_records: float = 0.0
+    """Share of each step's step-samples whose per-token teacher-student gaps are written to
+    token_records.jsonl for `sdar analyze` (0 = off; methods with a teacher only)."""
     logger: tuple[str, ...] = ()
     """Extra metric sinks: tensorboard and/or wandb (metrics.jsonl is always written)."""
     threads: int = 0
@@ -379,6 +382,7 @@ RANGES: dict[str, Range] = {
     "run.steps": AT_LEAST_0,
     "run.save_every": AT_LEAST_1,
     "run.keep_trajectories": AT_LEAST_0,
+    "run.token_records": UNIT,
     "run.threads": AT_LEAST_0,
 }
 """The allowed range of every numeric key (tests/train/test_config_ranges.py checks that

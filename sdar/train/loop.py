@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from sdar.rollout.runner import run_episodes
 from sdar.rollout.types import StepSample, Trajectory
 from sdar.skills.bank import GENERAL
 from sdar.train import checkpoint as ckpt
+from sdar.train.analyze import RECORDS, seen_hashes, token_record
 from sdar.train.config import Config, config_to_dict
 from sdar.train.dist import DistContext, full_hf_weights, shard_model
 from sdar.train.engines import make_engine
@@ -205,6 +207,7 @@ class Trainer:
         )
         self.retriever = build_retriever(cfg, self.spec, derive_seed(cfg.run.seed, "skills"))
         self.sinks: list[Any] = []
+        self._privileged_seen: set[str] = set()  # token_records.jsonl's stored texts
 
     # -- set-up -------------------------------------------------------------------------
     def _prepare(self, resume: bool) -> int:
@@ -271,8 +274,9 @@ class Trainer:
         # Cut the logs back to the restart point in every case (also with no checkpoint:
         # a run killed before its first one restarts at step 1, after the step-0 eval).
         if dist.is_main:
-            for name in ("metrics.jsonl", "trajectories.jsonl", "evals.jsonl"):
+            for name in ("metrics.jsonl", "trajectories.jsonl", "evals.jsonl", RECORDS):
                 ckpt.truncate_jsonl(run_dir / name, done)
+            self._privileged_seen = seen_hashes(run_dir / RECORDS)
         dist.barrier()
         if resume:
             logger.info("resuming %s after step %d", run_dir, done)
@@ -332,6 +336,7 @@ class Trainer:
             with timed(timings, "score"):
                 scores = self._score(samples)
                 gap = self._logprob_mismatch(samples, scores)
+                self._record_tokens(step, samples, scores)
             with timed(timings, "update"):
                 lam = self._rlsd_lambda(step)
                 upd = self._update(step, UpdateInputs(samples, scores, adv, lam))
@@ -434,6 +439,41 @@ class Trainer:
         return score_for_config(
             samples, self.policy, self.spec, self.cfg, self.method.needs_teacher, sync
         )
+
+    def _record_tokens(self, step: int, samples: list[StepSample], scores: Scores) -> None:
+        """``run.token_records``: per-token teacher-student gaps of a seeded share of this
+        step's samples (those the teacher scored; pad copies once) to token_records.jsonl,
+        each privileged text stored once per run (`sdar.train.analyze`). Main rank only."""
+        share = self.cfg.run.token_records
+        if not share or not self.dist.is_main or scores.teacher is None:
+            return
+        first: dict[int, int] = {}
+        for i, s in enumerate(samples):
+            first.setdefault(id(s), i)
+        ok = scores.teacher_ok or [True] * len(samples)
+        pool = [i for i in first.values() if ok[i]]
+        if not pool:
+            return
+        gen = make_generator(derive_seed(self.cfg.run.seed, step, "token_records"))
+        k = min(len(pool), max(1, math.ceil(share * len(pool))))
+        picks = sorted(pool[j] for j in torch.randperm(len(pool), generator=gen)[:k].tolist())
+        for i in picks:
+            s, ctx = samples[i], scores.contexts[i] if scores.contexts else None
+            record = token_record(
+                step=step,
+                group=s.group,
+                traj=s.traj,
+                turn=s.step,
+                task_type=s.task.task_type,
+                valid=s.valid,
+                score=s.score,
+                gaps=(scores.teacher[i].float().cpu() - scores.old[i].float().cpu()).tolist(),
+                privileged=s.privileged,
+                teacher_prompt_tokens=len(ctx.prompt_ids) if ctx else 0,
+                skill_tokens=ctx.skill_tokens if ctx else 0,
+                seen=self._privileged_seen,
+            )
+            ckpt.append_jsonl(self.run_dir / RECORDS, record)
 
     def _pad_forwards(self, model: Any) -> None:
         self.dist.pad_forwards(model, self.policy.pad_id, self.policy.autocast)
