@@ -98,7 +98,7 @@ def _fmt(x: float | None) -> str:
 
 
 def _rate(summary: dict[str, Any], task_type: str | None) -> str:
-    """"12.5 [6.1, 23.8]": a panel success rate (%) with its 95% Wilson interval."""
+    """ "12.5 [6.1, 23.8]": a panel success rate (%) with its 95% Wilson interval."""
     from sdar.train.compare import wilson_interval
 
     if task_type is None:
