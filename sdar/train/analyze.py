@@ -25,13 +25,14 @@ Pure Python; matplotlib is imported only to draw.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from sdar.train.compare import read_jsonl
 
 RECORDS = "token_records.jsonl"
 HIST_EDGES = [x / 2 for x in range(-16, 17)]
@@ -89,21 +90,10 @@ def token_record(
 
 def seen_hashes(path: Path) -> set[str]:
     """The privileged-text hashes whose text ``path`` already holds (a resumed run)."""
-    return {r["privileged_hash"] for r in _jsonl(path) if "privileged" in r}
+    return {r["privileged_hash"] for r in read_jsonl(path) if "privileged" in r}
 
 
 # -- statistics --------------------------------------------------------------------------------
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    """The rows of a JSONL file; a torn last line (a killed run) is skipped."""
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
 
 
 def _sigmoid(x: float) -> float:
@@ -235,13 +225,13 @@ def analyze_run(run_dir: str | Path) -> dict[str, Any]:
     """`analyze_records` on a run directory; a ValueError if it has no token records."""
     run_dir = Path(run_dir)
     path = run_dir / RECORDS
-    records = _jsonl(path)
+    records = read_jsonl(path)
     if not records:
         raise ValueError(
             f"{run_dir} has no per-token records ({RECORDS}); train with "
             "run.token_records=0.1 (the share of step-samples to record) to analyze a run"
         )
-    report = analyze_records(records, _gate_beta(run_dir), _jsonl(run_dir / "metrics.jsonl"))
+    report = analyze_records(records, _gate_beta(run_dir), read_jsonl(run_dir / "metrics.jsonl"))
     return {"run_dir": str(run_dir), **report}
 
 

@@ -136,7 +136,7 @@ def mean_ci(values: list[float], level: float = 0.95) -> dict[str, Any]:
 
 
 # -- run directories ---------------------------------------------------------------------------
-def _jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The rows of a JSONL file; a truncated last line (a killed run) is skipped."""
     if not path.is_file():
         return []
@@ -214,7 +214,7 @@ def load_run(path: str | Path) -> Run:
             logger.warning("%s: summary.json is not valid JSON (%s)", path, exc)
     algo, run = config.get("algo") or {}, config.get("run") or {}
     seed = run.get("seed")
-    evals = [r for r in _jsonl(path / "evals.jsonl") if not r.get("with_skills")]
+    evals = [r for r in read_jsonl(path / "evals.jsonl") if not r.get("with_skills")]
     return Run(
         path=path,
         method=(summary or {}).get("method") or algo.get("method"),
@@ -223,7 +223,7 @@ def load_run(path: str | Path) -> Run:
         steps=(summary or {}).get("steps", run.get("steps")),
         summary=summary,
         evals=sorted(evals, key=lambda r: r.get("step") or 0),
-        metrics=_jsonl(path / "metrics.jsonl"),
+        metrics=read_jsonl(path / "metrics.jsonl"),
     )
 
 
