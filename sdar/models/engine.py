@@ -71,31 +71,45 @@ class LogprobGapError(RuntimeError):
     """The sampler's log-probs of its own samples disagree with the trainer's."""
 
 
-def hf_weights(model: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+def hf_weights(
+    model: torch.nn.Module, state: dict[str, torch.Tensor] | None = None
+) -> Iterator[tuple[str, torch.Tensor]]:
     """The model's weights under Hugging Face names, LoRA merged, without copying.
 
     A plain model yields its ``state_dict()`` items. A peft LoRA model yields the base
     model's parameters with the ``base_model.model.`` prefix and ``.base_layer`` removed, the
     adapters' ``lora_*`` tensors left out, and each adapted weight replaced by ``W + ΔW``
-    (``get_delta_weight`` of every active adapter): what ``merge_and_unload()`` would hold.
+    (what ``merge_and_unload()`` would hold): ``get_delta_weight`` of every active adapter,
+    or, given ``state`` (the model's full state dict gathered from FSDP shards, whose
+    modules hold only shards), ``scaling * B @ A`` from that state's linear adapters.
     """
     if not is_peft_model(model):
-        for name, tensor in model.state_dict().items():
+        for name, tensor in (state if state is not None else model.state_dict()).items():
             yield name, tensor.detach()
         return
     from peft.tuners.lora import LoraLayer
 
     base = model.get_base_model()
+    if state is None:
+        tensors = base.state_dict()
+    else:
+        tensors = {k.removeprefix("base_model.model."): v for k, v in state.items()}
     deltas: dict[str, torch.Tensor] = {}
     for module_name, module in base.named_modules():
         if not isinstance(module, LoraLayer) or getattr(module, "merged", False):
             continue
         for adapter in module.active_adapters:
-            if adapter in module.lora_A:
+            if adapter not in module.lora_A:
+                continue
+            if state is None:
                 delta = module.get_delta_weight(adapter).detach()
-                key = f"{module_name}.weight"
-                deltas[key] = deltas[key] + delta if key in deltas else delta
-    for name, tensor in base.state_dict().items():
+            else:
+                a = tensors[f"{module_name}.lora_A.{adapter}.weight"].float()
+                b = tensors[f"{module_name}.lora_B.{adapter}.weight"].float()
+                delta = module.scaling[adapter] * (b @ a)
+            key = f"{module_name}.weight"
+            deltas[key] = deltas[key] + delta if key in deltas else delta
+    for name, tensor in tensors.items():
         if ".lora_" in name or name.endswith(".original_module") or "lora_magnitude" in name:
             continue
         clean = name.replace(".base_layer.", ".")

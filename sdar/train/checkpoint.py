@@ -62,12 +62,7 @@ def save_checkpoint(
     try:
         model.save_pretrained(tmp / "policy")
         tokenizer.save_pretrained(tmp / "policy")
-        state = {
-            **state,
-            "step": step,
-            "python_rng": random.getstate(),
-            "torch_rng": torch.get_rng_state(),
-        }
+        state = {**state, "step": step, **_rng_state()}
         torch.save(state, tmp / "state.pt")
     except BaseException:  # a full disk: free what we wrote, keep the last checkpoint
         shutil.rmtree(tmp, ignore_errors=True)

@@ -210,36 +210,6 @@ def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))
 
 
-def full_hf_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The gathered weights of a sharded model under Hugging Face names, for the rollout
-    engine. A peft LoRA model: ``base_model.model.`` and ``.base_layer`` dropped, the
-    adapters merged (W + scaling * B @ A, for linear layers), ``lora_*`` tensors left out."""
-    full = full_state_dict(model)
-    if not hasattr(model, "get_base_model"):
-        return full
-    from peft.tuners.lora import LoraLayer
-
-    scaling: dict[str, tuple[str, float]] = {}
-    for name, module in model.get_base_model().named_modules():
-        if isinstance(module, LoraLayer):
-            for adapter in module.active_adapters:
-                scaling[name] = (adapter, float(module.scaling[adapter]))
-    prefix = "base_model.model."
-    out = {}
-    for key, value in full.items():
-        name = key.removeprefix(prefix)
-        if ".lora_" in name:
-            continue
-        module = name.rsplit(".base_layer.", 1)[0] if ".base_layer." in name else None
-        if module in scaling and name.endswith(".base_layer.weight"):
-            adapter, s = scaling[module]
-            a = full[f"{prefix}{module}.lora_A.{adapter}.weight"].float()
-            b = full[f"{prefix}{module}.lora_B.{adapter}.weight"].float()
-            value = value + (s * (b @ a)).to(value.dtype)
-        out[name.replace(".base_layer.", ".")] = value
-    return out
-
-
 def total_norm(norm: Any) -> float:
     """`clip_grad_norm_`'s result as a float (a replicated DTensor under FSDP2)."""
     if hasattr(norm, "full_tensor"):

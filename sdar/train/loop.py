@@ -37,7 +37,7 @@ from sdar.skills.bank import GENERAL
 from sdar.train import checkpoint as ckpt
 from sdar.train.analyze import RECORDS, seen_hashes, token_record
 from sdar.train.config import Config, config_to_dict
-from sdar.train.dist import DistContext, full_hf_weights, shard_model
+from sdar.train.dist import DistContext, full_state_dict, shard_model
 from sdar.train.engines import make_engine
 from sdar.train.evaluate import panel_evaluation
 from sdar.train.methods import get_method
@@ -408,10 +408,9 @@ class Trainer:
     def _sync_engine(self) -> None:
         """Hand the engine the current weights (HF names, LoRA merged) if it lacks them."""
         if self._engine_version != self._weights_version:
-            if self.dist.enabled:  # every rank gathers the full weights from the shards
-                self.engine.load_weights(iter(full_hf_weights(self.policy.model).items()))
-            else:
-                self.engine.load_weights(hf_weights(self.policy.model))
+            model = self.policy.model  # sharded: every rank gathers the full weights
+            state = full_state_dict(model) if self.dist.enabled else None
+            self.engine.load_weights(hf_weights(model, state))
             self._engine_version = self._weights_version
 
     def _logprob_mismatch(self, samples: list[StepSample], scores: Scores) -> dict[str, float]:

@@ -305,11 +305,8 @@ def update_policy(
             ordered[a : a + optim.micro_batch_size]
             for a in range(0, len(ordered), optim.micro_batch_size)
         ]
-        total_all, total_teacher, tokens, n_micro = dist.all_reduce(
-            [local.all, local.teacher, n_tokens, float(len(micros))]
-        )
-        if dist.enabled:  # the max of the micro-batch counts
-            n_micro = dist.all_reduce([float(len(micros))], "max")[0]
+        total_all, total_teacher, tokens = dist.all_reduce([local.all, local.teacher, n_tokens])
+        n_micro = dist.all_reduce([float(len(micros))], "max")[0]  # every rank runs as many
         units = Units(all=total_all, teacher=total_teacher)
         tokens = tokens or 1.0
         mini_metrics: dict[str, float] = defaultdict(float)
