@@ -18,8 +18,8 @@ and draws progress bars.
     sdar export RUN_DIR --to DIR [--step N] [--merge-lora]      a plain Hugging Face folder
     sdar compare RUN_DIR... [--metric M] [--baseline grpo] [--json] [--out DIR]
                                                                 methods over seeds, paired
-    sdar sweep --preset P --methods grpo,sdar --seeds 0-4 --out DIR [key=value ...]
-                                                                train the grid, then compare
+    sdar sweep --preset P --methods grpo,sdar --seeds 0-4 --out DIR [--jobs N]
+               [--share-warm-start] [key=value ...]             train the grid, then compare
     sdar analyze RUN_DIR [--out DIR] [--json]                   token-level gap and gate
                                                                 diagnostics (run.token_records)
 
@@ -125,6 +125,8 @@ def print_summary(s: dict[str, Any]) -> None:
     if "valid_ratio" in after:
         valid = f"{_fmt(before.get('valid_ratio')):>20}{_fmt(after['valid_ratio']):>20}"
         print(f"{'valid actions (%)':<34}{valid}")
+    for agent, ref in s.get("panel_reference", {}).items():
+        print(f"{agent + ' agent, same panel':<34}{'':>20}{_rate(ref, None):>20}")
     if "eval_after_with_skills" in s:
         print(
             f"{'overall, with skills in prompt':<34}{'':>8}"
@@ -245,7 +247,10 @@ def _compare_command(args: argparse.Namespace) -> str:
 
     if args.command == "sweep":
         words = ["sdar", "sweep", "--preset", args.preset, "--methods", args.methods]
-        words += ["--seeds", args.seeds, "--out", args.out, *args.overrides]
+        words += ["--seeds", args.seeds, "--out", args.out]
+        words += [f"--jobs={args.jobs}"] if args.jobs != 1 else []
+        words += ["--share-warm-start"] if args.share_warm_start else []
+        words += args.overrides
     else:
         words = ["sdar", "compare", *args.run_dirs]
         words += ["--out", args.out] if args.out else []
@@ -279,7 +284,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds)
     for method in methods:  # a bad method or key fails here, before the first run
         load_config(args.preset, [*args.overrides, f"algo.method={method}"])
-    records = sweep(args.preset, methods, seeds, args.out, args.overrides)
+    records = sweep(
+        args.preset,
+        methods,
+        seeds,
+        args.out,
+        args.overrides,
+        jobs=args.jobs,
+        share_warm_start=args.share_warm_start,
+    )
     for r in records:
         status = "" if r["returncode"] == 0 else f" (failed, exit {r['returncode']})"
         print(f"{r['run_dir']}: {r['action']}{status}", flush=True)
@@ -633,6 +646,14 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--methods", default="grpo,sdar", help="comma-separated, e.g. grpo,sdar")
     sw.add_argument("--seeds", default="0-4", help="a range 0-4 or a list 0,2,5")
     sw.add_argument("--out", required=True, help="the sweep folder: one run dir per run")
+    sw.add_argument(
+        "--jobs", type=int, default=1, help="runs at once (each gets cores/jobs threads)"
+    )
+    sw.add_argument(
+        "--share-warm-start",
+        action="store_true",
+        help="one warm start per seed (OUT/warm-starts), shared by every method of that seed",
+    )
     sw.add_argument("overrides", nargs="*", help="key=value overrides for every run")
     for parser in (c, sw):
         parser.add_argument(

@@ -23,10 +23,12 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import shlex
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -645,6 +647,29 @@ def parse_seeds(text: str) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
+WARM_DIR = "warm-starts"
+"""Subfolder of a sweep holding one shared warm start per seed (``--share-warm-start``)."""
+
+
+def _run_all(cmds: list[tuple[Path, list[str] | None]], jobs: int) -> list[int]:
+    """Run the commands (None: nothing to run), at most ``jobs`` at a time; exit codes."""
+
+    def one(item: tuple[Path, list[str] | None]) -> int:
+        run_dir, cmd = item
+        if cmd is None:
+            return 0
+        logger.info("%s: %s", run_dir, shlex.join(cmd))
+        rc = subprocess.run(cmd, check=False).returncode
+        if rc != 0:
+            logger.warning("%s: exited with %d", run_dir, rc)
+        return rc
+
+    if jobs <= 1:
+        return [one(c) for c in cmds]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, cmds))
+
+
 def sweep(
     preset: str,
     methods: list[str],
@@ -652,57 +677,79 @@ def sweep(
     out: str | Path,
     overrides: list[str] | None = None,
     quiet: bool = True,
+    jobs: int = 1,
+    share_warm_start: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run every (method, seed) one after another as OUT/{method}-s{seed}, each a
-    subprocess of ``sdar train`` (a failure does not stop the others): a directory with
-    summary.json is skipped, one that was started (config.yaml) is resumed. Returns one
-    record per run: run_dir, method, seed, action (trained/resumed/skipped), returncode."""
+    """Run every (method, seed) as OUT/{method}-s{seed}, each a subprocess of ``sdar
+    train`` (a failure does not stop the others): a directory with summary.json is
+    skipped, one that was started (config.yaml) is resumed. Returns one record per run:
+    run_dir, method, seed, action (trained/resumed/skipped), returncode.
+
+    ``jobs`` > 1 runs that many at once, each with ``run.threads`` = cores / jobs (unless
+    the overrides set it). ``share_warm_start`` first runs the preset's warm start once
+    per seed (``sdar sft``, into OUT/warm-starts/s{seed}) and starts every method of that
+    seed from it (``model.name=<it>/base_model sft.episodes=0``): the warm start depends on
+    the seed and the SFT settings only, so this gives the runs the very policy each would
+    have built, at a fraction of the time, and pairs the methods on one starting point.
+    """
     overrides = list(overrides or [])
     for o in overrides:
         if o.split("=", 1)[0].strip() in ("algo.method", "run.seed", "run.output"):
             raise ValueError(f"{o}: sweep sets algo.method, run.seed and the output itself")
+    if jobs < 1:
+        raise ValueError(f"--jobs {jobs}: expected at least 1")
+    if jobs > 1 and not any(o.split("=", 1)[0].strip() == "run.threads" for o in overrides):
+        overrides.append(f"run.threads={max(1, (os.cpu_count() or 1) // jobs)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    records = []
-    for method in methods:
+    base = [sys.executable, "-m", "sdar"]
+    quiet_flag = ["--quiet"] if quiet else []
+    warm: dict[int, list[str]] = {seed: [] for seed in seeds}
+    if share_warm_start:
+        cmds: list[tuple[Path, list[str] | None]] = []
         for seed in seeds:
-            run_dir = out / f"{method}-s{seed}"
-            base = [sys.executable, "-m", "sdar", "train"] + (["--quiet"] if quiet else [])
-            if (run_dir / "summary.json").is_file():
-                action, cmd = "skipped", None
-            elif (run_dir / "config.yaml").is_file():
-                action, cmd = "resumed", [*base, "--resume", str(run_dir)]
-            else:
-                action = "trained"
-                cmd = [
-                    *base,
-                    "--preset",
-                    preset,
-                    "--output",
-                    str(run_dir),
-                    f"algo.method={method}",
-                    f"run.seed={seed}",
-                    *overrides,
-                ]
-            rc = 0
-            if cmd is None:
-                logger.info("%s: finished already (summary.json), skipped", run_dir)
-            else:
-                logger.info("%s: %s", run_dir, shlex.join(cmd))
-                rc = subprocess.run(cmd, check=False).returncode
-                if rc != 0:
-                    logger.warning(
-                        "%s: sdar train exited with %d; the comparison lists it as failed",
-                        run_dir,
-                        rc,
-                    )
-            records.append(
-                {
-                    "run_dir": str(run_dir),
-                    "method": method,
-                    "seed": seed,
-                    "action": action,
-                    "returncode": rc,
-                }
-            )
-    return records
+            wdir = (out / WARM_DIR / f"s{seed}").resolve()
+            done = (wdir / "base_model" / "config.json").is_file()
+            cmd = [*base, "sft", "--preset", preset, "--output", str(wdir), f"run.seed={seed}"]
+            cmds.append((wdir, None if done else [*cmd, *overrides]))
+            warm[seed] = [f"model.name={wdir / 'base_model'}", "sft.episodes=0"]
+        for (wdir, _), rc in zip(cmds, _run_all(cmds, jobs), strict=True):
+            if rc != 0:
+                logger.warning("%s: the warm start failed; its runs will fail too", wdir)
+    grid = [(method, seed) for method in methods for seed in seeds]
+    cmds, actions = [], []
+    for method, seed in grid:
+        run_dir = out / f"{method}-s{seed}"
+        if (run_dir / "summary.json").is_file():
+            action, cmd = "skipped", None
+            logger.info("%s: finished already (summary.json), skipped", run_dir)
+        elif (run_dir / "config.yaml").is_file():
+            action, cmd = "resumed", [*base, "train", *quiet_flag, "--resume", str(run_dir)]
+        else:
+            action = "trained"
+            cmd = [
+                *base,
+                "train",
+                *quiet_flag,
+                "--preset",
+                preset,
+                "--output",
+                str(run_dir),
+                f"algo.method={method}",
+                f"run.seed={seed}",
+                *overrides,
+                *warm[seed],
+            ]
+        cmds.append((run_dir, cmd))
+        actions.append(action)
+    codes = _run_all(cmds, jobs)
+    return [
+        {
+            "run_dir": str(run_dir),
+            "method": method,
+            "seed": seed,
+            "action": action,
+            "returncode": rc,
+        }
+        for (method, seed), (run_dir, _), action, rc in zip(grid, cmds, actions, codes, strict=True)
+    ]

@@ -213,6 +213,9 @@ class SFTConfig:
     noise: float = 0.0
     """Share of expert steps replaced by a random admissible action while collecting
     (the data then covers recovery from mistakes; only expert actions are trained on)."""
+    prompt_loss: float = 0.0
+    """Weight of a next-token loss on the prompt tokens besides the response loss (0 = off).
+    For models built from scratch (``tiny``): they learn to copy names from the prompt."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,10 @@ class EvalConfig:
     """Evaluate every k training steps (and before and after training); 0 = only those two."""
     with_skills: bool | None = None
     """Also evaluate with skills in the student prompt; None = only for skill_grpo."""
+    reference_agents: tuple[str, ...] = ()
+    """Scripted agents (random, expert) played on the same panel at the end of the run, to
+    show where the policy stands between them (summary.json ``panel_reference``). Cheap on
+    the built-in worlds; on real ALFWorld the expert plans each game (minutes)."""
 
 
 @dataclass(frozen=True)
@@ -294,6 +301,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 MULTI_CHOICES: dict[str, tuple[str, ...]] = {
     "teacher.privileged": ("skills", "expert_plan", "gold_answer"),
     "run.logger": ("tensorboard", "wandb"),
+    "eval.reference_agents": ("random", "expert"),
 }
 
 
@@ -375,6 +383,7 @@ RANGES: dict[str, Range] = {
     "sft.batch_size": AT_LEAST_1,
     "sft.skill_mix": UNIT,
     "sft.noise": UNIT,
+    "sft.prompt_loss": AT_LEAST_0,
     "eval.episodes": AT_LEAST_1,
     "eval.temperature": ABOVE_0,
     "eval.every": AT_LEAST_0,

@@ -30,6 +30,7 @@ import yaml
 
 from sdar import algos
 from sdar.envs.base import EnvSpec
+from sdar.envs.play import play
 from sdar.models.engine import check_logprob_gap, hf_weights, logprob_mismatch
 from sdar.rollout.runner import run_episodes
 from sdar.rollout.types import StepSample, Trajectory
@@ -646,6 +647,21 @@ class Trainer:
         plot_run(self.run_dir)
         return summary
 
+    def _panel_reference(self, pick: tuple[str, ...]) -> dict[str, Any]:
+        """The scripted agents of ``eval.reference_agents`` on the evaluation panel."""
+        out = {}
+        for agent in self.cfg.eval.reference_agents:
+            r = play(
+                self.spec.name,
+                agent,
+                self.cfg.eval.episodes,
+                options=self.options,
+                seed=self.cfg.run.seed,
+                reset_timeout=self.cfg.env.reset_timeout,
+            )
+            out[agent] = {k: r[k] for k in pick if k in r}
+        return out
+
     def _summary(
         self, before: dict[str, Any], evals: dict[str, Any], wall: float
     ) -> dict[str, Any]:
@@ -671,6 +687,8 @@ class Trainer:
             "reward_curve": [r.get("rollout/reward") for r in rows],
             "success_curve": [r.get("rollout/success") for r in rows],
         }
+        if self.cfg.eval.reference_agents:
+            summary["panel_reference"] = self._panel_reference(pick)
         if "with_skills" in evals:
             summary["eval_after_with_skills"] = {k: evals["with_skills"][k] for k in pick}
         for key in ("sdar/gate_mean", "sdar/gate_active_ratio", "sdar/gap_mean"):

@@ -273,6 +273,7 @@ def build_base_model(
                 lr=cfg.sft.lr,
                 batch_size=cfg.sft.batch_size,
                 seed=derive_seed(seed, "sft-train"),
+                prompt_loss=cfg.sft.prompt_loss,
                 progress=cb,
             )
     if cfg.model.name == "tiny" or losses:

@@ -21,7 +21,7 @@ import torch
 from sdar import algos
 from sdar.envs.base import EnvSpec, Task
 from sdar.envs.vector import VectorEnv
-from sdar.models.logprobs import collate, response_logprobs
+from sdar.models.logprobs import collate, logprobs_of_logits, response_logprobs
 from sdar.rollout.runner import render_messages
 from sdar.rollout.teacher import build_teacher_context, student_prompt_ids
 from sdar.rollout.types import PromptState
@@ -152,9 +152,18 @@ def train_sft(
     lr: float,
     batch_size: int,
     seed: int,
+    prompt_loss: float = 0.0,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> list[float]:
-    """Cross-entropy on the response tokens only; returns the loss of every batch."""
+    """Cross-entropy on the response tokens; returns the loss of every batch.
+
+    ``prompt_loss`` > 0 adds next-token cross-entropy on the prompt tokens with that
+    weight (mean over prompt tokens). A model built from scratch then also learns the
+    language of the environment; above all, the prompt repeats names (the room's
+    receptacles in the observation, again in the admissible list), which teaches it to
+    copy names it has seen instead of guessing ones it has not. The returned losses are
+    the response part only, so they read the same with and without it.
+    """
     generator = torch.Generator().manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
@@ -168,14 +177,39 @@ def train_sft(
         for b in torch.randperm(len(batches), generator=generator).tolist():
             chunk = [examples[i] for i in batches[b]]
             batch = collate([p for p, _ in chunk], [r for _, r in chunk], pad_id, device)
-            lp, _ = response_logprobs(model, batch)
-            loss = -algos.agg_loss(lp, batch.response_mask.float())
+            if prompt_loss > 0:
+                lp, prompt_nll = _logprobs_with_prompt_nll(model, batch)
+            else:
+                lp, _ = response_logprobs(model, batch)
+            response_nll = -algos.agg_loss(lp, batch.response_mask.float())
+            loss = response_nll + prompt_loss * prompt_nll if prompt_loss > 0 else response_nll
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
-            losses.append(float(loss.detach()))
+            losses.append(float(response_nll.detach()))
             if progress is not None:
                 progress(len(losses), total, losses[-1])
     model.eval()
     return losses
+
+
+def _logprobs_with_prompt_nll(model: Any, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Response log-probs ``[B, T]`` and the mean next-token NLL over prompt tokens."""
+    out = model(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=batch.position_ids,
+        use_cache=False,
+    )
+    width_r = batch.response_mask.shape[1]
+    lp, _ = logprobs_of_logits(out.logits[:, -(width_r + 1) :], batch, 1.0, False)
+    # Column j predicts token j+1; keep pairs inside the prompt where both are real tokens.
+    p = batch.prompt_len
+    logits = out.logits[:, : p - 1].float()
+    targets = batch.input_ids[:, 1:p]
+    mask = (batch.attention_mask[:, : p - 1] * batch.attention_mask[:, 1:p]).float()
+    nll = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
+    ).view_as(mask)
+    return lp, (nll * mask).sum() / mask.sum().clamp(min=1.0)

@@ -163,3 +163,38 @@ def test_a_step_with_the_ucb_skill_bandit_feeds_it_task_skills(tmp_path):
     counts = trainer.retriever.state_dict()["counts"]
     assert sum(sum(arms.values()) for arms in counts.values()) == len(trajs)
     assert all("general_skills" not in arms for arms in counts.values())
+
+
+def test_summary_has_reference_agents_and_a_panel_hash_stable_across_processes(tmp_path):
+    """eval.reference_agents plays random and expert on the run's own panel; the panel's
+    hash is the same in a fresh interpreter (another process, another hash seed)."""
+    import subprocess
+    import sys
+
+    cfg = load_config(
+        "quickstart",
+        [
+            "run.steps=0",
+            "eval.episodes=6",
+            "sft.episodes=0",
+            "eval.reference_agents=[random, expert]",
+        ],
+    )
+    summary = Trainer(cfg, tmp_path / "run").run()
+    ref = summary["panel_reference"]
+    assert set(ref) == {"random", "expert"}
+    assert ref["expert"]["success"] == 1.0 and ref["expert"]["episodes"] == 6
+    counts = summary["eval_before"]["per_task_type_episodes"]
+    assert ref["random"]["per_task_type_episodes"] == counts
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["panel_reference"] == ref
+    code = (
+        "from sdar.train.config import load_config; from sdar.train.setup import env_parts; "
+        "from sdar.train.evaluate import panel_hash; "
+        "c = load_config('quickstart', ['eval.episodes=6']); s, o = env_parts(c); "
+        "print(panel_hash(s.eval_tasks(o, 6)))"
+    )
+    env = {**__import__("os").environ, "PYTHONHASHSEED": "123"}
+    other = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert other.stdout.strip() == summary["panel_hash"] and len(summary["panel_hash"]) == 16

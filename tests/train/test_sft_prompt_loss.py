@@ -1,0 +1,71 @@
+"""sft.prompt_loss: next-token loss on the prompt besides the response loss."""
+
+import torch
+
+from sdar.models.logprobs import collate, response_logprobs
+from sdar.models.tiny import build_tiny_model, build_word_tokenizer
+from sdar.train.sft import _logprobs_with_prompt_nll, train_sft
+
+TEXTS = ["you see a desk 1 and a shelf 2", "go to desk 1", "go to shelf 2", "<action> </action>"]
+
+
+def _setup():
+    tok = build_word_tokenizer(TEXTS)
+    model = build_tiny_model(tok, hidden_size=32, num_layers=1, seed=0)
+    enc = lambda t: tok.encode(t, add_special_tokens=False)  # noqa: E731
+    examples = [
+        (enc("you see a desk 1 and a shelf 2"), enc("<action> go to shelf 2 </action>")),
+        (enc("a shelf 2"), enc("<action> go to desk 1 </action>")),
+    ]
+    return tok, model, examples
+
+
+def test_prompt_nll_matches_a_direct_computation_and_response_logprobs_are_unchanged():
+    tok, model, examples = _setup()
+    batch = collate([p for p, _ in examples], [r for _, r in examples], tok.pad_token_id)
+    with torch.no_grad():
+        lp, nll = _logprobs_with_prompt_nll(model, batch)
+        ref, _ = response_logprobs(model, batch)
+        torch.testing.assert_close(lp, ref)
+        # direct: the unpadded prompts one at a time, mean over all predicted prompt tokens
+        total, count = 0.0, 0
+        for prompt, _ in examples:
+            ids = torch.tensor([prompt])
+            logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1], -1)
+            total -= logp.gather(-1, ids[0, 1:, None]).sum().item()
+            count += len(prompt) - 1
+    assert (
+        nll.item() == torch.tensor(total / count).item() or abs(nll.item() - total / count) < 1e-5
+    )
+
+
+def _train(prompt_loss):
+    tok, model, examples = _setup()
+    batch = collate([p for p, _ in examples], [r for _, r in examples], tok.pad_token_id)
+    with torch.no_grad():
+        before = _logprobs_with_prompt_nll(model, batch)[1].item()
+    losses = train_sft(
+        model,
+        examples,
+        pad_id=tok.pad_token_id,
+        device=torch.device("cpu"),
+        epochs=20,
+        lr=1e-2,
+        batch_size=2,
+        seed=0,
+        prompt_loss=prompt_loss,
+    )
+    with torch.no_grad():
+        after = _logprobs_with_prompt_nll(model, batch)[1].item()
+    return losses, before, after
+
+
+def test_prompt_loss_trains_the_prompt_and_reports_the_response_loss():
+    with_pl, before, after = _train(1.0)
+    without, before0, after0 = _train(0.0)
+    assert before == before0  # same initial weights
+    # the prompt is learnt only with the prompt loss
+    assert after < 0.5 * before and after < 0.5 * after0
+    # the reported loss is the response part: the same first value with and without
+    assert with_pl[0] == without[0]
+    assert with_pl[-1] < with_pl[0]
