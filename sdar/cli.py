@@ -277,13 +277,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from sdar.train.compare import compare_dirs, format_text, parse_seeds, sweep
+    from sdar.train.compare import compare_dirs, format_text, method_overrides, parse_seeds, sweep
     from sdar.train.config import load_config
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     seeds = parse_seeds(args.seeds)
     for method in methods:  # a bad method or key fails here, before the first run
-        load_config(args.preset, [*args.overrides, f"algo.method={method}"])
+        load_config(args.preset, [*args.overrides, *method_overrides(method)])
     records = sweep(
         args.preset,
         methods,

@@ -651,6 +651,15 @@ WARM_DIR = "warm-starts"
 """Subfolder of a sweep holding one shared warm start per seed (``--share-warm-start``)."""
 
 
+METHOD_OVERRIDES: dict[str, tuple[str, ...]] = {"grpo_opsd": ("algo.gate_beta=0",)}
+"""What a method needs on any preset: GRPO+OPSD is the SDAR term with a constant gate."""
+
+
+def method_overrides(method: str) -> list[str]:
+    """``algo.method=M`` and the keys `METHOD_OVERRIDES` fixes for it."""
+    return [f"algo.method={method}", *METHOD_OVERRIDES.get(method, ())]
+
+
 def _run_all(cmds: list[tuple[Path, list[str] | None]], jobs: int) -> list[int]:
     """Run the commands (None: nothing to run), at most ``jobs`` at a time; exit codes."""
 
@@ -735,9 +744,9 @@ def sweep(
                 preset,
                 "--output",
                 str(run_dir),
-                f"algo.method={method}",
                 f"run.seed={seed}",
                 *overrides,
+                *method_overrides(method),
                 *warm[seed],
             ]
         cmds.append((run_dir, cmd))

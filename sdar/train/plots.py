@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sdar.train.compare import wilson_interval
+
 PANELS = (
     ("rollout/reward", "training reward"),
     ("rollout/success", "training success"),
@@ -32,7 +34,21 @@ def plot_run(run_dir: str | Path) -> Path:
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 4).ravel()
     plain = [e for e in evals if not e.get("with_skills")]
-    axes[0].plot([e["step"] for e in plain], [e["success"] for e in plain], "o-", label="panel")
+    steps = [e["step"] for e in plain]
+    rates = [e["success"] for e in plain]
+    # 95% Wilson interval per evaluation (binomial over the panel's episodes)
+    ci = [wilson_interval(round(e["success"] * e["episodes"]), e["episodes"]) for e in plain]
+    yerr = [
+        [r - lo for r, (lo, _) in zip(rates, ci, strict=True)],
+        [hi - r for r, (_, hi) in zip(rates, ci, strict=True)],
+    ]
+    axes[0].errorbar(steps, rates, yerr=yerr, fmt="o-", capsize=3, label="panel (95% interval)")
+    summary = run_dir / "summary.json"
+    reference = (
+        json.loads(summary.read_text()).get("panel_reference", {}) if summary.is_file() else {}
+    )
+    for (agent, ref), style in zip(sorted(reference.items()), (":", "--"), strict=False):
+        axes[0].axhline(ref["success"], color="grey", linestyle=style, label=f"{agent} agent")
     skilled = [e for e in evals if e.get("with_skills")]
     if skilled:
         axes[0].plot(
@@ -41,6 +57,7 @@ def plot_run(run_dir: str | Path) -> Path:
             "s--",
             label="panel, skills in prompt",
         )
+    axes[0].set_ylim(-0.02, 1.02)
     axes[0].set_title("evaluation success")
     axes[0].legend()
     for ax, (key, title) in zip(axes[1:], PANELS, strict=False):

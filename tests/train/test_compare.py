@@ -261,9 +261,9 @@ def test_sweep_commands_and_a_failed_run(tmp_path, monkeypatch, capsys):
         "tiny",
         "--output",
         str(out / "grpo-s0"),
-        "algo.method=grpo",
         "run.seed=0",
         "optim.lr=0.01",
+        "algo.method=grpo",
     ]
     text = capsys.readouterr().out
     assert "sdar-s1: trained (failed, exit 1)" in text
@@ -339,7 +339,7 @@ def test_sweep_shared_warm_start_and_jobs(tmp_path, monkeypatch):
     monkeypatch.setattr(compare.subprocess, "run", fake_run)
     monkeypatch.setattr(compare.os, "cpu_count", lambda: 4)
     out = tmp_path / "sw"
-    records = sweep("tiny", ["grpo", "sdar"], [0, 1], out, jobs=2, share_warm_start=True)
+    records = sweep("tiny", ["grpo", "grpo_opsd"], [0, 1], out, jobs=2, share_warm_start=True)
     assert [c[3] for c in calls[:2]] == ["sft", "sft"]
     assert sorted(c[c.index("--output") + 1] for c in calls[:2]) == [
         str((out / "warm-starts" / f"s{s}").resolve()) for s in (0, 1)
@@ -354,9 +354,11 @@ def test_sweep_shared_warm_start_and_jobs(tmp_path, monkeypatch):
     assert [(r["method"], r["seed"], r["action"]) for r in records] == [
         ("grpo", 0, "trained"),
         ("grpo", 1, "trained"),
-        ("sdar", 0, "trained"),
-        ("sdar", 1, "trained"),
+        ("grpo_opsd", 0, "trained"),
+        ("grpo_opsd", 1, "trained"),
     ]
+    # GRPO+OPSD is the SDAR term with beta = 0, whatever the preset's gate_beta
+    assert all(("algo.gate_beta=0" in c) == ("algo.method=grpo_opsd" in c) for c in trains)
     # a second sweep reuses the warm starts (no sft) and resumes nothing that has no config
     calls.clear()
     sweep("tiny", ["grpo"], [0], out, share_warm_start=True)
