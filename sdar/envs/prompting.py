@@ -15,6 +15,11 @@ A step prompt is one user message built from the episode state:
   admissible action inside ``<action></action>`` (``think=True``), or answer only
   inside ``<action></action>`` (``think=False``).
 
+``compact=True`` leaves out the role sentence and the output instruction: the state only
+(task, history, observation, admissible list). It is meant for models built from scratch
+(the CPU quickstart's word-level model), which gain nothing from the boilerplate and learn
+faster from prompts less than half as long; pretrained models keep the full prompt.
+
 `render_step_prompt` is the generic renderer; `alfred_prompt` fixes the ALFRED role
 and matches `sdar.envs.base.PromptFn`, so families can use it as their ``prompt``.
 """
@@ -73,6 +78,7 @@ def render_step_prompt(
     history: Sequence[tuple[str, str]],
     step: int,
     think: bool,
+    compact: bool = False,
 ) -> str:
     """Build the step prompt (layout in the module docstring)."""
     if step < 0 or len(history) > step:
@@ -80,7 +86,7 @@ def render_step_prompt(
             f"step={step} with {len(history)} history pairs: step must be >= 0 and at "
             "least the number of history pairs (pass the memory window of past steps)"
         )
-    parts = [role]
+    parts = [] if compact else [role]
     task_line = f"Your task is to: {goal}"
     if task_line not in observation:
         parts.append(task_line)
@@ -96,7 +102,8 @@ def render_step_prompt(
         parts.append(f"Your current observation is:\n{observation}")
     if admissible is not None:
         parts.append(f"Your admissible actions now are: [{format_admissible(admissible)}].")
-    parts.append(THINK_INSTRUCTION if think else ACTION_ONLY_INSTRUCTION)
+    if not compact:
+        parts.append(THINK_INSTRUCTION if think else ACTION_ONLY_INSTRUCTION)
     return "\n\n".join(parts)
 
 
@@ -108,6 +115,7 @@ def alfred_prompt(
     history: Sequence[tuple[str, str]],
     step: int,
     think: bool,
+    compact: bool = False,
 ) -> str:
     """`render_step_prompt` with the ALFRED role sentence (a `PromptFn`)."""
     return render_step_prompt(
@@ -118,4 +126,5 @@ def alfred_prompt(
         history=history,
         step=step,
         think=think,
+        compact=compact,
     )

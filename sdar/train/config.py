@@ -58,6 +58,9 @@ class EnvConfig:
     """(observation, action) pairs shown in the step prompt."""
     think: bool = True
     """Ask for <think>...</think> before <action>...</action>."""
+    prompt: str = "full"
+    """full (the authors' step prompt) or compact (without the role sentence and the output
+    instruction: for models built from scratch; household and alfworld only)."""
     projection: str = "strict"
     """Invalid-action rule: strict (also invalid: an action outside the admissible list, a
     think block after the action, kana/Hangul/full-width text; ours) or authors (only a
@@ -293,6 +296,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "rollout.engine": ("hf", "vllm"),
     "rollout.dtype": ("auto", "float32", "bfloat16"),
     "env.projection": ("strict", "authors"),
+    "env.prompt": ("full", "compact"),
     "skills.strategy": ("keyword", "full", "random", "ucb", "general_only", "none"),
     "skills.keyword_match": ("word", "substring"),
     "skills.teacher_match": ("task", "prompt"),

@@ -631,7 +631,9 @@ class Trainer:
                     last_eval = self._eval_all(step, eval_venv)["default"]
                 if step % cfg.run.save_every == 0 or step == cfg.run.steps:
                     self._save(step)
-            if first <= cfg.run.steps or last_eval is before:
+            if cfg.run.steps == 0:  # a warm start only (`sdar sft`): nothing changed since
+                evals = {"default": before}
+            elif first <= cfg.run.steps or last_eval is before:
                 evals = self._eval_all(cfg.run.steps, eval_venv)
             else:  # resuming a run that had already finished: report its last evaluation
                 evals = {"default": self._earlier_evals()[-1] if main else {}}

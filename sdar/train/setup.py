@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import logging
 import os
 import shutil
@@ -51,7 +54,15 @@ def env_parts(cfg: Config) -> tuple[EnvSpec, dict[str, Any]]:
     options = dict(cfg.env.options)
     if "expert_plan" in cfg.teacher.privileged:
         options.setdefault("expert_plan", True)
-    return get_env_spec(cfg.env.name), options
+    spec = get_env_spec(cfg.env.name)
+    if cfg.env.prompt == "compact":
+        if "compact" not in inspect.signature(spec.prompt).parameters:
+            raise ValueError(
+                f"env.prompt=compact: the {spec.name} prompt has no compact form "
+                "(household and alfworld have one); use env.prompt=full"
+            )
+        spec = dataclasses.replace(spec, prompt=functools.partial(spec.prompt, compact=True))
+    return spec, options
 
 
 def make_venv(cfg: Config, spec: EnvSpec, options: dict[str, Any], n: int) -> VectorEnv:

@@ -86,3 +86,39 @@ def test_household_spec_uses_alfred_prompt():
 
 def test_doctests():
     assert doctest.testmod(prompting).failed == 0
+
+
+def test_compact_prompt_is_the_state_without_role_and_instruction():
+    from sdar.envs.prompting import ACTION_ONLY_INSTRUCTION, ALFRED_ROLE, alfred_prompt
+
+    kw = dict(
+        goal="put a mug in desk.",
+        observation="You arrive at loc 3. On the shelf 1, you see a mug 1.",
+        admissible=["take mug 1 from shelf 1", "go to desk 1", "help"],
+        history=[("You are in the middle of a room.", "go to shelf 1")],
+        step=1,
+        think=False,
+    )
+    full, compact = alfred_prompt(**kw), alfred_prompt(**kw, compact=True)
+    assert full.startswith(ALFRED_ROLE) and full.endswith(ACTION_ONLY_INSTRUCTION)
+    assert compact == full[len(ALFRED_ROLE) + 2 : -(len(ACTION_ONLY_INSTRUCTION) + 2)]
+    assert "'take mug 1 from shelf 1'" in compact and "Action 1: 'go to shelf 1'" in compact
+
+
+def test_env_prompt_compact_reaches_every_prompt_and_is_refused_where_missing():
+    import pytest
+
+    from sdar.train.config import load_config
+    from sdar.train.setup import env_parts
+
+    spec, _ = env_parts(load_config("quickstart", ["env.prompt=compact"]))
+    text = spec.prompt(
+        goal="g", observation="o", admissible=["look"], history=[], step=0, think=False
+    )
+    assert text == "Your task is to: g\n\nYour current observation is:\no\n\n" + (
+        "Your admissible actions now are: ['look']."
+    )
+    with pytest.raises(ValueError, match="no compact form"):
+        env_parts(load_config("searchqa-tiny-cpu", ["env.prompt=compact"]))
+    with pytest.raises(ValueError, match="env.prompt"):
+        load_config("quickstart", ["env.prompt=short"])

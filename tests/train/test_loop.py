@@ -187,6 +187,8 @@ def test_summary_has_reference_agents_and_a_panel_hash_stable_across_processes(t
     counts = summary["eval_before"]["per_task_type_episodes"]
     assert ref["random"]["per_task_type_episodes"] == counts
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["panel_reference"] == ref
+    # run.steps=0 (a warm start only) evaluates the panel once, not twice
+    assert len((tmp_path / "run" / "evals.jsonl").read_text().splitlines()) == 1
     code = (
         "from sdar.train.config import load_config; from sdar.train.setup import env_parts; "
         "from sdar.train.evaluate import panel_hash; "
