@@ -31,8 +31,10 @@ DEFAULT_TAGS = tuple(
     for tag in ("think", "action", "answer", "search", "information")
     for close in ("", "/")
 )
-# A tag like <action> or </think>, else a word, else one punctuation character.
-_WORD_PATTERN = r"</?[A-Za-z_]+>|\w+|[^\w\s]"
+# A tag like <action> or </think>, else a word (words joined by slashes, such as ALFWorld's
+# "in/on", stay one token: decoding puts spaces between tokens, and "put mug 1 in / on
+# desk 1" is not the command "put mug 1 in/on desk 1"), else one punctuation character.
+_WORD_PATTERN = r"</?[A-Za-z_]+>|\w+(?:/\w+)*|[^\w\s]"
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{{ '<|' + message['role'] + '|> ' + message['content'] + ' <|end|> ' }}"

@@ -216,6 +216,9 @@ class SFTConfig:
     noise: float = 0.0
     """Share of expert steps replaced by a random admissible action while collecting
     (the data then covers recovery from mistakes; only expert actions are trained on)."""
+    invalid_noise: float = 0.0
+    """Share of steps replaced by an action that was admissible one step earlier but is not
+    now (not trained on): the data then shows recovering from "Nothing happens."."""
     prompt_loss: float = 0.0
     """Weight of a next-token loss on the prompt tokens besides the response loss (0 = off).
     For models built from scratch (``tiny``): they learn to copy names from the prompt."""
@@ -388,6 +391,7 @@ RANGES: dict[str, Range] = {
     "sft.skill_mix": UNIT,
     "sft.noise": UNIT,
     "sft.prompt_loss": AT_LEAST_0,
+    "sft.invalid_noise": UNIT,
     "eval.episodes": AT_LEAST_1,
     "eval.temperature": ABOVE_0,
     "eval.every": AT_LEAST_0,

@@ -227,6 +227,7 @@ def build_base_model(
                 history_length=cfg.env.history_length,
                 noise=cfg.sft.noise,
                 seed=derive_seed(seed, "sft-noise"),
+                invalid_noise=cfg.sft.invalid_noise,
             )
         finally:
             venv.close()

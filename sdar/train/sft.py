@@ -60,8 +60,15 @@ def collect_expert_steps(
     history_length: int,
     noise: float,
     seed: int,
+    invalid_noise: float = 0.0,
 ) -> tuple[list[ExpertStep], list[str]]:
-    """Play ``tasks`` (one per slot) with the expert; returns the steps and every text seen."""
+    """Play ``tasks`` (one per slot) with the expert; returns the steps and every text seen.
+
+    ``invalid_noise``: share of steps that instead take an action that was admissible one
+    step earlier but is not now (going to where the agent already is, taking what it
+    already holds): the mistakes small policies make. Not trained on; the states after
+    them are (the env's "Nothing happens."), so the policy learns to recover.
+    """
     rng = random.Random(seed)
     resets = venv.reset(tasks)
     goals = [info.get("goal", "") for _, info in resets]
@@ -71,6 +78,7 @@ def collect_expert_steps(
         privileged(i, t, info) for i, (t, (_, info)) in enumerate(zip(tasks, resets, strict=True))
     ]
     history: list[list[tuple[str, str]]] = [[] for _ in tasks]
+    prev_adm: list[list[str]] = [[] for _ in tasks]
     # A reset skipped after timing out twice (``worker_error``) has no game to learn from.
     done = ["worker_error" in info for _, info in resets]
     steps: list[ExpertStep] = []
@@ -85,7 +93,10 @@ def collect_expert_steps(
             window = history[i][-history_length:] if history_length else []
             state = PromptState(goals[i], obs[i], adm[i], window, turn)
             expert = experts[i] or "look"
-            if noise > 0 and adm[i] and rng.random() < noise:
+            stale = [a for a in prev_adm[i] if a not in (adm[i] or ())]
+            if invalid_noise > 0 and stale and rng.random() < invalid_noise:
+                actions[i] = rng.choice(stale)
+            elif noise > 0 and adm[i] and rng.random() < noise:
                 actions[i] = rng.choice(adm[i])
             else:
                 actions[i] = expert
@@ -95,6 +106,7 @@ def collect_expert_steps(
             if res is None:
                 continue
             history[i].append((obs[i], actions[i]))
+            prev_adm[i] = adm[i] or []
             obs[i], adm[i] = res.observation, res.info.get("admissible_actions")
             done[i] = res.done
             if adm[i]:

@@ -81,3 +81,14 @@ def test_tiny_model_rejects_bad_args(word_tokenizer):
         build_tiny_model(word_tokenizer, arch="gpt2")
     with pytest.raises(ValueError, match="divisible"):
         build_tiny_model(word_tokenizer, hidden_size=30, num_heads=4)
+
+
+def test_slash_joined_words_stay_one_token_and_decode_back():
+    """ALFWorld's "put mug 1 in/on desk 1": decoding puts spaces between tokens, so "in/on"
+    must be one token or the decoded command ("in / on") is not admissible."""
+    from sdar.models.tiny import build_word_tokenizer
+
+    tok = build_word_tokenizer(["put mug 1 in/on desk 1", "<action> </action>"])
+    text = "<action> put mug 1 in/on desk 1 </action>"
+    ids = tok.encode(text, add_special_tokens=False)
+    assert tok.decode(ids) == text and len(ids) == 8

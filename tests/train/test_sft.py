@@ -1,4 +1,4 @@
-"""sft.prompt_loss: next-token loss on the prompt besides the response loss."""
+"""The behaviour-cloning warm start: sft.prompt_loss and sft.invalid_noise."""
 
 import torch
 
@@ -69,3 +69,38 @@ def test_prompt_loss_trains_the_prompt_and_reports_the_response_loss():
     # the reported loss is the response part: the same first value with and without
     assert with_pl[0] == without[0]
     assert with_pl[-1] < with_pl[0]
+
+
+def test_invalid_noise_takes_stale_actions_and_trains_only_on_expert_ones():
+    from sdar.envs.registry import get_env_spec
+    from sdar.envs.vector import VectorEnv
+    from sdar.train.sft import collect_expert_steps
+
+    spec = get_env_spec("household")
+    options = {"preset": "tiny", "max_steps": 10}
+    tasks = spec.train_tasks(options, 0, 8)
+
+    def collect(invalid_noise):
+        with VectorEnv(spec, options, len(tasks)) as venv:
+            return collect_expert_steps(
+                spec,
+                venv,
+                tasks,
+                lambda i, t, info: "",
+                history_length=1,
+                noise=0.0,
+                seed=0,
+                invalid_noise=invalid_noise,
+            )
+
+    clean, _ = collect(0.0)
+    noisy, seen = collect(0.5)
+    assert not any("Nothing happens" in s.state.observation for s in clean)
+    after_mistake = [s for s in noisy if "Nothing happens" in s.state.observation]
+    assert after_mistake, "a stale action must lead to 'Nothing happens.'"
+    # the step after a mistake shows it in the history, and its target is the expert's
+    # action, which is admissible there
+    for s in after_mistake:
+        assert s.state.history and s.action in s.state.admissible
+        assert s.state.history[-1][1] not in s.state.admissible
+    assert all(s.action in s.state.admissible for s in noisy)
