@@ -161,8 +161,13 @@ def test_lora_and_an_ema_teacher_match_one_process(tmp_path):
         assert out.returncode == 0, out.stderr[-4000:]
     one, two = rows(tmp_path / "one" / "metrics.jsonl"), rows(tmp_path / "two" / "metrics.jsonl")
     for a, b in zip(one, two, strict=True):
-        for key in (*LOSSES, "actor/grad_norm", "rollout/logprob_mismatch_mean"):
+        for key in (*LOSSES, "actor/grad_norm"):
             assert close(a[key], b[key]), (key, a[key], b[key])
+        # The rollout/train log-prob mismatch is float round-off (~4e-4 here), so its relative
+        # value differs between process counts; what matters is that both engines got the merged
+        # weights, i.e. both stay at round-off level and agree to well under that level.
+        mismatch = a["rollout/logprob_mismatch_mean"], b["rollout/logprob_mismatch_mean"]
+        assert max(mismatch) < 1e-2 and close(*mismatch, rel=0.0, floor=5e-5), mismatch
     merged = [
         export(tmp_path / r, tmp_path / f"{r}-merged", "--merge-lora") for r in ("one", "two")
     ]
