@@ -132,9 +132,7 @@ def _resolve(bank: SkillBank, key: str) -> str | None:
     return key if key in bank.skills else None
 
 
-def keyword_skill_names(
-    bank: SkillBank, task: Task, goal: str, match: str = "word"
-) -> list[str]:
+def keyword_skill_names(bank: SkillBank, task: Task, goal: str, match: str = "word") -> list[str]:
     """The task skills KM retrieval picks (without the general skills)."""
     game_file = str(task.extra.get("game_file", ""))
     for key, skill in bank.task_to_skill.items():
@@ -349,8 +347,7 @@ def make_retriever(
         raise ValueError(f"skills.strategy: unknown {strategy!r}; valid: {', '.join(RETRIEVERS)}")
     if keyword_match not in KEYWORD_MATCHES:
         raise ValueError(
-            f"skills.keyword_match: unknown {keyword_match!r}; "
-            f"valid: {', '.join(KEYWORD_MATCHES)}"
+            f"skills.keyword_match: unknown {keyword_match!r}; valid: {', '.join(KEYWORD_MATCHES)}"
         )
     return RETRIEVERS[strategy](bank, seed, ucb_c, keyword_match)
 

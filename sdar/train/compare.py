@@ -410,9 +410,13 @@ def build_report(
                 "seed": run.seed,
                 "finished": run.finished,
                 "used": id(run) in used_ids,
+                "before": run.value("eval_before.success"),
                 "final": run.value(FINAL),
                 "best": run.value(BEST),
                 "best_step": None if best is None else best.get("step"),
+                "valid_before": run.value("eval_before.valid_ratio"),
+                "valid_after": run.value("eval_after.valid_ratio"),
+                "wall_seconds": run.value("wall_seconds"),
             }
         )
     return {
@@ -499,6 +503,37 @@ def _missing_line(m: dict[str, Any]) -> str:
     return f"{who}{where}: {m['reason']}"
 
 
+RUN_HEAD = ["method", "seed", "before", "final", "gain", "best (step)", "valid", "wall"]
+
+
+def _run_rows(report: dict[str, Any]) -> list[list[str]]:
+    """One row per finished run: panel success before RL, final, best, and validity."""
+    rows = []
+    for r in sorted(
+        (r for r in report["runs"] if r["finished"]),
+        key=lambda r: (r["method"] or "", -1 if r["seed"] is None else r["seed"]),
+    ):
+        gain = None if None in (r["before"], r["final"]) else r["final"] - r["before"]
+        valid = (
+            "-"
+            if None in (r["valid_before"], r["valid_after"])
+            else f"{r['valid_before']:.3f} -> {r['valid_after']:.3f}"
+        )
+        rows.append(
+            [
+                r["method"] or "?",
+                "?" if r["seed"] is None else str(r["seed"]),
+                _f(r["before"]),
+                _f(r["final"]),
+                _f(gain, signed=True),
+                _f(r["best"]) + ("" if r["best_step"] is None else f" ({r['best_step']})"),
+                valid,
+                "-" if r["wall_seconds"] is None else f"{r['wall_seconds']:.0f} s",
+            ]
+        )
+    return rows
+
+
 def format_text(report: dict[str, Any]) -> str:
     """The tables as plain text (the output of `sdar compare` without --json)."""
     parts = []
@@ -508,6 +543,10 @@ def format_text(report: dict[str, Any]) -> str:
         for head, rows in _tables(block, report["baseline"]):
             if rows:
                 parts.append(_text_table(head, rows))
+    runs = _run_rows(report)
+    if runs:
+        parts.append("== runs (panel success before RL, final, best; valid-action ratio) ==")
+        parts.append(_text_table(RUN_HEAD, runs))
     missing = {_missing_line(m) for b in _blocks(report) for m in b["missing"]}
     if missing:
         parts.append("missing or failed:\n" + "\n".join(f"  {x}" for x in sorted(missing)))
@@ -539,6 +578,18 @@ def format_markdown(report: dict[str, Any], command: str, plots: list[str]) -> s
         lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    runs = _run_rows(report)
+    if runs:
+        lines += [
+            "",
+            "## Before and after, per run",
+            "",
+            "Panel success of the starting policy (before), at the last step (final) and at "
+            "the best evaluation (its step); the panel's valid-action ratio before -> after; "
+            "the run's wall time.",
+            "",
+            _md_table(RUN_HEAD, runs),
+        ]
     lines += ["", "## Runs", ""]
     rows = [
         [

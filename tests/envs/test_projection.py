@@ -100,4 +100,3 @@ def test_authors_rule(text, think, expected):
     from sdar.envs.projection import authors_project_action
 
     assert authors_project_action(text, ["look", "inventory"], think=think) == expected
-

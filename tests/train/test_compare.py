@@ -61,8 +61,9 @@ def write_run(root, method, seed, final=None, best=None, name=None, steps=10):
         "method": method,
         "env": "household",
         "steps": steps,
-        "eval_before": {"success": 0.0, "per_task_type": {}, "episodes": 8},
-        "eval_after": {"success": final, "per_task_type": {}, "episodes": 8},
+        "eval_before": {"success": 0.0, "per_task_type": {}, "episodes": 8, "valid_ratio": 0.5},
+        "eval_after": {"success": final, "per_task_type": {}, "episodes": 8, "valid_ratio": 0.75},
+        "wall_seconds": 12.4,
         "reward_curve": [m["rollout/reward"] for m in metrics],
     }
     (d / "summary.json").write_text(json.dumps(summary))
@@ -199,6 +200,11 @@ def test_cli_text_table(three_seeds, capsys):
     assert "== eval_after.success" in out and "== best.success" in out
     assert "vs grpo" in out and "+0.100" in out
     assert "missing or failed:" in out and "sdar seed 3" in out
+    # one row per finished run: before, final, gain, best (its step), validity, wall time
+    runs = out.split("== runs")[1].splitlines()
+    row = next(line.split() for line in runs if line.split()[:2] == ["sdar", "1"])
+    assert row[:6] == ["sdar", "1", "0.000", "0.400", "+0.400", "0.400"], row
+    assert row[6:] == ["(5)", "0.500", "->", "0.750", "12", "s"], row
 
 
 def test_cli_out_writes_report_and_plots(three_seeds, tmp_path, capsys):
@@ -209,6 +215,7 @@ def test_cli_out_writes_report_and_plots(three_seeds, tmp_path, capsys):
     assert f"sdar compare {three_seeds} --out {out}" in text
     assert "| sdar | 3 | 0.300 |" in text and "| vs grpo |" in text
     assert "## Runs" in text and "grpo-s2" in text and "(step 5)" in text
+    assert "| grpo | 2 | 0.000 | 0.300 | +0.300 | 0.300 (5) | 0.500 -> 0.750 | 12 s |" in text
     for name in ("success.png", "gate.png", "reward.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({name})" in text
