@@ -210,6 +210,9 @@ class SFTConfig:
     epochs: int = 2
     lr: float = 1e-3
     batch_size: int = 32
+    schedule: str = "constant"
+    """Learning rate over the warm start: constant, or cosine (linear warm-up over the first
+    5% of batches, then cosine decay to 10% of ``lr``)."""
     skill_mix: float = 0.5
     """Share of SFT samples whose prompt carries the privileged text, so the policy learns
     to read it and the teacher branch means something."""
@@ -300,6 +303,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "rollout.dtype": ("auto", "float32", "bfloat16"),
     "env.projection": ("strict", "authors"),
     "env.prompt": ("full", "compact"),
+    "sft.schedule": ("constant", "cosine"),
     "skills.strategy": ("keyword", "full", "random", "ucb", "general_only", "none"),
     "skills.keyword_match": ("word", "substring"),
     "skills.teacher_match": ("task", "prompt"),

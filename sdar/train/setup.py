@@ -286,6 +286,7 @@ def build_base_model(
                 batch_size=cfg.sft.batch_size,
                 seed=derive_seed(seed, "sft-train"),
                 prompt_loss=cfg.sft.prompt_loss,
+                schedule=cfg.sft.schedule,
                 progress=cb,
             )
     if cfg.model.name == "tiny" or losses:

@@ -10,6 +10,8 @@ the states after them are, so the data covers recovering from mistakes.
 
 from __future__ import annotations
 
+import math
+
 import random
 import re
 from collections.abc import Callable
@@ -165,6 +167,7 @@ def train_sft(
     batch_size: int,
     seed: int,
     prompt_loss: float = 0.0,
+    schedule: str = "constant",
     progress: Callable[[int, int, float], None] | None = None,
 ) -> list[float]:
     """Cross-entropy on the response tokens; returns the loss of every batch.
@@ -182,6 +185,7 @@ def train_sft(
     model.train()
     losses = []
     total = epochs * ((len(examples) + batch_size - 1) // batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(schedule, total))
     # Length-bucketed batches (shuffled order of batches) keep padding small.
     by_length = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
     batches = [by_length[i : i + batch_size] for i in range(0, len(by_length), batch_size)]
@@ -199,11 +203,36 @@ def train_sft(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
+            scheduler.step()
             losses.append(float(response_nll.detach()))
             if progress is not None:
                 progress(len(losses), total, losses[-1])
     model.eval()
     return losses
+
+
+def lr_factor(schedule: str, total: int) -> Callable[[int], float]:
+    """Multiplier of the base learning rate at batch ``i`` (0-based) of ``total``.
+
+    >>> f = lr_factor("cosine", 100)
+    >>> round(f(0), 2), round(f(4), 2), round(f(5), 2), round(f(99), 2)
+    (0.2, 1.0, 1.0, 0.1)
+    >>> lr_factor("constant", 100)(50)
+    1.0
+    """
+    if schedule == "constant":
+        return lambda i: 1.0
+    if schedule != "cosine":
+        raise ValueError(f"sft.schedule={schedule!r}: use constant or cosine")
+    warmup = max(1, round(0.05 * total))
+
+    def factor(i: int) -> float:
+        if i < warmup:
+            return (i + 1) / warmup
+        done = (i - warmup) / max(1, total - warmup - 1)
+        return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, done)))
+
+    return factor
 
 
 def _logprobs_with_prompt_nll(model: Any, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,10 +1,13 @@
-"""The behaviour-cloning warm start: sft.prompt_loss and sft.invalid_noise."""
+"""The behaviour-cloning warm start: sft.prompt_loss, sft.invalid_noise and sft.schedule."""
 
 import torch
 
 from sdar.models.logprobs import collate, response_logprobs
 from sdar.models.tiny import build_tiny_model, build_word_tokenizer
-from sdar.train.sft import _logprobs_with_prompt_nll, train_sft
+import pytest
+
+from sdar.train.config import load_config
+from sdar.train.sft import _logprobs_with_prompt_nll, lr_factor, train_sft
 
 TEXTS = ["you see a desk 1 and a shelf 2", "go to desk 1", "go to shelf 2", "<action> </action>"]
 
@@ -39,7 +42,31 @@ def test_prompt_nll_matches_a_direct_computation_and_response_logprobs_are_uncha
     )
 
 
-def _train(prompt_loss):
+def test_cosine_schedule_warms_up_then_decays_to_a_tenth():
+    f = lr_factor("cosine", 200)
+    values = [f(i) for i in range(200)]
+    peak = values.index(max(values))
+    assert peak == 9 and values[peak] == 1.0  # warm-up: the first 5% of batches
+    assert all(a < b for a, b in zip(values[:peak], values[1 : peak + 1]))
+    assert all(a >= b for a, b in zip(values[peak:], values[peak + 1 :]))
+    assert values[-1] == pytest.approx(0.1)
+    assert values[peak + 95] == pytest.approx(0.55, abs=0.01)  # half-way down the cosine
+    assert {lr_factor("constant", 200)(i) for i in range(200)} == {1.0}
+    with pytest.raises(ValueError, match="sft.schedule"):
+        lr_factor("linear", 10)
+
+
+def test_sft_schedule_is_checked_at_load_time_and_changes_training():
+    with pytest.raises(ValueError, match="sft.schedule"):
+        load_config("tiny", ["sft.schedule=linear"])
+    assert load_config("tiny", ["sft.schedule=cosine"]).sft.schedule == "cosine"
+    constant, _, _ = _train(0.0)
+    cosine, _, _ = _train(0.0, schedule="cosine")
+    assert constant[0] == cosine[0]  # same first batch and weights; the lr differs after
+    assert cosine != constant and cosine[-1] < cosine[0]
+
+
+def _train(prompt_loss, schedule="constant"):
     tok, model, examples = _setup()
     batch = collate([p for p, _ in examples], [r for _, r in examples], tok.pad_token_id)
     with torch.no_grad():
@@ -54,6 +81,7 @@ def _train(prompt_loss):
         batch_size=2,
         seed=0,
         prompt_loss=prompt_loss,
+        schedule=schedule,
     )
     with torch.no_grad():
         after = _logprobs_with_prompt_nll(model, batch)[1].item()
