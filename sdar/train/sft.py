@@ -11,7 +11,6 @@ the states after them are, so the data covers recovering from mistakes.
 from __future__ import annotations
 
 import math
-
 import random
 import re
 from collections.abc import Callable

@@ -1,11 +1,10 @@
 """The behaviour-cloning warm start: sft.prompt_loss, sft.invalid_noise and sft.schedule."""
 
+import pytest
 import torch
 
 from sdar.models.logprobs import collate, response_logprobs
 from sdar.models.tiny import build_tiny_model, build_word_tokenizer
-import pytest
-
 from sdar.train.config import load_config
 from sdar.train.sft import _logprobs_with_prompt_nll, lr_factor, train_sft
 
@@ -47,8 +46,8 @@ def test_cosine_schedule_warms_up_then_decays_to_a_tenth():
     values = [f(i) for i in range(200)]
     peak = values.index(max(values))
     assert peak == 9 and values[peak] == 1.0  # warm-up: the first 5% of batches
-    assert all(a < b for a, b in zip(values[:peak], values[1 : peak + 1]))
-    assert all(a >= b for a, b in zip(values[peak:], values[peak + 1 :]))
+    assert all(a < b for a, b in zip(values[:peak], values[1 : peak + 1], strict=True))
+    assert all(a >= b for a, b in zip(values[peak:-1], values[peak + 1 :], strict=True))
     assert values[-1] == pytest.approx(0.1)
     assert values[peak + 95] == pytest.approx(0.55, abs=0.01)  # half-way down the cosine
     assert {lr_factor("constant", 200)(i) for i in range(200)} == {1.0}
