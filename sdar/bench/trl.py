@@ -10,10 +10,12 @@ to norm 1.
 
 1. sdar: the project's own parts, as `sdar.train.loop.Trainer.train_step` chains them,
    minus the environment: `load_policy`, `HFEngine` sampling from the policy itself
-   (float32, one seed per slot), `grpo_advantages`, `score_samples` (old log-probs and
-   entropies, without gradient), `update_policy` (method grpo, token-mean PPO-clip loss).
-   Phases: ``generate``, ``reward`` (reward and advantages), ``score``, ``update``,
-   ``step`` (the whole).
+   (float32, one seed per slot), `grpo_advantages`, `score_samples`, `update_policy`
+   (method grpo, token-mean PPO-clip loss). With one update per generation batch the
+   trainer leaves the old log-probs to the update's own forward, detached
+   (``optim.fuse_old_logprobs``, as TRL does), so ``score`` has nothing to run; with the
+   fusing off (``--no-fuse``) it is the separate no-gradient pass. Phases: ``generate``,
+   ``reward`` (reward and advantages), ``score``, ``update``, ``step`` (the whole).
 2. TRL: ``GRPOTrainer`` with ``GRPOConfig`` defaults except what fixes the workload:
    ``per_device_train_batch_size`` x ``gradient_accumulation_steps`` = 32 x 2,
    ``num_generations=4``, ``max_completion_length=32``, ``beta=0``, the same lr,
@@ -29,11 +31,8 @@ to norm 1.
    sdar, TRL, TRL, sdar, ... (R rounds, the order flipped every round), so a slow spell
    of a shared CPU falls on both. Reported: medians of the R timed steps and
    ``sdar_trl_step_time_ratio`` = median sdar step / median TRL step (goal <= 0.7).
-   ``sdar_trl_ratio_without_score`` takes the score phase out of each sdar step: TRL
-   skips that pass when it updates once per generation batch (old log-probs := the
-   detached current ones), so this is the ratio sdar would reach without it.
 
-    sdar bench trl [--json] [--quick] [--repeats 3] [--threads N]
+    sdar bench trl [--json] [--quick] [--repeats 3] [--threads N] [--no-fuse]
                    [--model smollm2-135m] [--prompts 16] [--group 4] [--new-tokens 32]
 
 Needs the optional extra: ``pip install 'sdar[trl]'``.
@@ -147,6 +146,7 @@ class SdarStep:
         micro_batch: int = 32,
         lr: float = 1e-6,
         seed: int = 0,
+        fuse_old: bool = True,
     ) -> SdarStep:
         """The policy, its float32 sampler, AdamW (as `Trainer._prepare` makes it) and the
         GRPO settings of the workload (beta = 0, no entropy bonus, one update per step)."""
@@ -157,7 +157,11 @@ class SdarStep:
         )
         n = len(texts) * group
         optim = OptimConfig(
-            lr=lr, weight_decay=0.0, mini_batch_size=n, micro_batch_size=min(micro_batch, n)
+            lr=lr,
+            weight_decay=0.0,
+            mini_batch_size=n,
+            micro_batch_size=min(micro_batch, n),
+            fuse_old_logprobs=fuse_old,
         )
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(
@@ -221,11 +225,15 @@ class SdarStep:
                 adv = algos.grpo_advantages(
                     rewards, [s.group for s in samples], norm_by_std=self.algo.adv_norm_by_std
                 )
+            # As Trainer.train_step: one optimizer step per batch, so the update supplies
+            # the old log-probs from its own forward (optim.fuse_old_logprobs).
+            fuse = self.optim.fuse_old_logprobs and len(samples) <= self.optim.mini_batch_size
             with timed(timings, "score"):
                 scores = score_samples(
                     samples,
                     policy,
                     None,  # the environment spec: only the teacher pass reads it
+                    need_old=not fuse,
                     need_ref=False,
                     need_teacher=False,
                     teacher_kind="live",
@@ -340,6 +348,7 @@ def run(
     micro_batch: int = 32,
     lr: float = 1e-6,
     seed: int = 0,
+    fuse_old: bool = True,
 ) -> dict[str, Any]:
     """Alternate TRL and sdar steps in one process (module docstring); returns the figures."""
     trl, _ = import_trl()
@@ -416,7 +425,6 @@ def run(
             f"{order.count('trl')} and {order.count('sdar')}"
         )
     ours, theirs = _median(sdar_rows[1:]), _median(trl_rows[1:])
-    without_score = statistics.median(r["step"] - r["score"] for r in sdar_rows[1:])
     return {
         "model": model_name,
         "dtype": "float32",
@@ -438,7 +446,7 @@ def run(
         "trl_step_s_all": [r["step"] for r in trl_rows],
         "sdar_trl_step_time_ratio": ours["step"] / theirs["step"],
         "sdar_trl_generate_time_ratio": ours["generate"] / theirs["generate"],
-        "sdar_trl_ratio_without_score": without_score / theirs["step"],
+        "sdar_fused_old_logprobs": sdar_step.optim.fuse_old_logprobs,
         "sdar_completion_tokens_mean": statistics.mean(
             r["completion_tokens_mean"] for r in sdar_rows[1:]
         ),
@@ -465,6 +473,11 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=32, help="max new tokens")
     parser.add_argument("--micro-batch", type=int, default=32, help="completions per backward")
     parser.add_argument("--lr", type=float, default=1e-6)
+    parser.add_argument(
+        "--no-fuse",
+        action="store_true",
+        help="score the old log-probs in a separate pass (optim.fuse_old_logprobs=false)",
+    )
     args = parser.parse_args()
     try:
         import_trl()
@@ -482,6 +495,7 @@ def main() -> None:
         repeats=repeats,
         micro_batch=args.micro_batch,
         lr=args.lr,
+        fuse_old=not args.no_fuse,
     )
     if args.json:
         print(json.dumps(out, indent=2))
@@ -499,8 +513,9 @@ def main() -> None:
         print(f"{k:<10}{v:>9.2f}{'' if t is None else f'{t:>9.2f}'}")
     print(
         f"sdar/TRL step time {out['sdar_trl_step_time_ratio']:.3f} (goal <= 0.7), generation "
-        f"{out['sdar_trl_generate_time_ratio']:.3f}, without sdar's score pass "
-        f"{out['sdar_trl_ratio_without_score']:.3f}; mean completion tokens sdar "
+        f"{out['sdar_trl_generate_time_ratio']:.3f}, old log-probs "
+        f"{'fused into the update' if out['sdar_fused_old_logprobs'] else 'scored apart'}; "
+        f"mean completion tokens sdar "
         f"{out['sdar_completion_tokens_mean']:.1f} / TRL {out['trl_completion_tokens_mean']:.1f}"
     )
 

@@ -268,6 +268,23 @@ def autocast_context(
     return torch.autocast(device_type=device.type, dtype=compute_dtype)
 
 
+def has_dropout(model: torch.nn.Module) -> bool:
+    """Whether training-mode forwards drop anything: a ``Dropout`` module with p > 0, or a
+    ``*dropout``/``*pdrop`` probability > 0 in the model's config (HF attention applies
+    ``config.attention_dropout`` functionally, with no module to find)."""
+    if any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()):
+        return True
+    config = getattr(model, "config", None)
+    values = vars(config) if config is not None else {}
+    return any(
+        (k.endswith("dropout") or k.endswith("pdrop"))
+        and isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and v > 0
+        for k, v in values.items()
+    )
+
+
 def is_peft_model(model: torch.nn.Module) -> bool:
     """Whether ``model`` is a peft model (adapters can be disabled)."""
     return hasattr(model, "disable_adapter") and hasattr(model, "peft_config")

@@ -201,6 +201,11 @@ class OptimConfig:
     GRPO statistics and the loss; they pad to lcm(micro-batch sizes x GPUs)). 0 = off."""
     score_token_budget: int = 16384
     """Padded tokens per no-grad scoring micro-batch."""
+    fuse_old_logprobs: bool = True
+    """When a step's samples fit one mini-batch (one optimizer step), take the old log-probs
+    from the update's own forward, detached, instead of a separate no-grad pass (TRL does
+    this with one iteration): the same values, one forward fewer. Off for models with
+    dropout, whose training forward differs from the scoring one."""
 
 
 @dataclass(frozen=True)

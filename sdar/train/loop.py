@@ -32,6 +32,7 @@ from sdar import algos
 from sdar.envs.base import EnvSpec
 from sdar.envs.play import play
 from sdar.models.engine import check_logprob_gap, hf_weights, logprob_mismatch
+from sdar.models.load import has_dropout
 from sdar.rollout.runner import run_episodes
 from sdar.rollout.types import StepSample, Trajectory
 from sdar.skills.bank import GENERAL
@@ -270,6 +271,7 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
             self.policy.ema = state.get("ema")
             done = self._restore(state)
+        self._dropout = has_dropout(self.policy.model)
         self._weights_version = 0
         self._engine_version = 0 if latest is None else -1  # resumed: sync before sampling
         # Cut the logs back to the restart point in every case (also with no checkpoint:
@@ -334,15 +336,20 @@ class Trainer:
                 rollout = self._rollout(step, venv)
             with timed(timings, "advantages"):
                 samples, adv = self._advantages(step, rollout.trajs)
+            fuse = self._fuse_old(samples)
             with timed(timings, "score"):
-                scores = self._score(samples)
-                gap = self._logprob_mismatch(samples, scores)
-                self._record_tokens(step, samples, scores)
+                scores = self._score(samples, need_old=not fuse)
+                if not fuse:
+                    gap = self._logprob_mismatch(samples, scores)
+                    self._record_tokens(step, samples, scores)
             with timed(timings, "update"):
                 lam = self._rlsd_lambda(step)
                 upd = self._update(step, UpdateInputs(samples, scores, adv, lam))
                 self._weights_version += 1
                 self._update_bandit(rollout.privileged, rollout.trajs)
+            if fuse:  # the update filled scores.old with its own forward
+                gap = self._logprob_mismatch(samples, scores)
+                self._record_tokens(step, samples, scores)
         metrics = {
             "step": step,
             **rollout_metrics(rollout.trajs, self.spec, self.success_reward),
@@ -433,11 +440,26 @@ class Trainer:
         adv = compute_advantages(samples, trajs, cfg.algo.adv_stats, cfg.algo.adv_norm_by_std)
         return samples, adv
 
-    def _score(self, samples: list[StepSample]) -> Scores:
-        """Old, reference and teacher log-probs of the sampled ids, without gradient."""
+    def _fuse_old(self, samples: list[StepSample]) -> bool:
+        """``optim.fuse_old_logprobs`` and the step's samples (over every rank) make one
+        optimizer step: the update then supplies the old log-probs (`sdar.train.scoring`)."""
+        if not self.cfg.optim.fuse_old_logprobs or self._dropout:
+            return False
+        total = self.dist.all_reduce([float(len(samples))])[0]
+        return total <= self.cfg.optim.mini_batch_size
+
+    def _score(self, samples: list[StepSample], need_old: bool = True) -> Scores:
+        """Old (unless the update supplies them), reference and teacher log-probs of the
+        sampled ids, without gradient."""
         sync = self._pad_forwards if self.dist.enabled else None
         return score_for_config(
-            samples, self.policy, self.spec, self.cfg, self.method.needs_teacher, sync
+            samples,
+            self.policy,
+            self.spec,
+            self.cfg,
+            self.method.needs_teacher,
+            sync,
+            need_old=need_old,
         )
 
     def _record_tokens(self, step: int, samples: list[StepSample], scores: Scores) -> None:

@@ -5,6 +5,11 @@ token budget (`sdar.models.logprobs.score`). The teacher scores them after the
 privileged context built by `sdar.rollout.teacher.build_teacher_context`; with
 ``teacher_prefix_cache`` its prompts are grouped by shared token prefix (the privileged
 block under placement prefix) and each prefix runs once (`sdar.models.prefix`).
+
+``need_old=False`` skips the old pass: when the step's samples make one optimizer step,
+the old log-probs equal the update's own forward before that step, so the update takes
+them from it, detached (``optim.fuse_old_logprobs``; TRL does the same with one
+iteration), and one forward over every sample is saved.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from sdar.train.policy import PolicyBundle
 
 @dataclass
 class Scores:
-    old: list[torch.Tensor]
+    old: list[torch.Tensor] | None
+    """None when the update supplies them (``need_old=False``): `update_policy` fills it
+    with its own forward, detached."""
     entropy: list[torch.Tensor] | None
     ref: list[torch.Tensor] | None
     teacher: list[torch.Tensor] | None
@@ -79,6 +86,7 @@ def score_samples(
     need_ref: bool,
     need_teacher: bool,
     teacher_kind: str,
+    need_old: bool = True,
     teacher_placement: str,
     teacher_max_prompt_tokens: int,
     teacher_truncation: str = "history",
@@ -100,8 +108,10 @@ def score_samples(
     sync = sync or (lambda model: None)
     policy.model.eval()
     with policy.autocast():  # the same compute precision as the update's forward
-        old, entropy = score(policy.model, prompts, responses, with_entropy=True, **kw)
-        sync(policy.model)
+        old = entropy = None
+        if need_old:
+            old, entropy = score(policy.model, prompts, responses, with_entropy=True, **kw)
+            sync(policy.model)
         ref = None
         if need_ref:
             with policy.as_reference() as ref_model:
@@ -146,12 +156,14 @@ def score_for_config(
     cfg: Any,
     needs_teacher: bool,
     sync: Callable[[Any], None] | None = None,
+    need_old: bool = True,
 ) -> Scores:
     """`score_samples` with every option taken from a run's `Config`."""
     return score_samples(
         samples,
         policy,
         spec,
+        need_old=need_old,
         need_ref=cfg.algo.kl_coef > 0,
         need_teacher=needs_teacher,
         teacher_kind=cfg.teacher.kind,

@@ -46,6 +46,9 @@ class UpdateInputs:
     advantages: torch.Tensor
     """[N] per-sample GRPO advantages."""
     rlsd_lambda: float = 0.0
+    fused_old: list[torch.Tensor | None] | None = None
+    """Filled by the update when ``scores.old`` is None: each sample's log-probs from the
+    update's forward, detached (float32, CPU), which then become ``scores.old``."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,14 @@ def micro_loss(
     need_ent = algo.entropy_coef > 0 or algo.gate in algos.GATES_NEEDING_ENTROPY
     lp, ent = response_logprobs(model, batch, temperature=temperature, with_entropy=need_ent)
     mask = batch.response_mask.to(lp.dtype)
-    old = pad_rows([sc.old[i] for i in idx], lp)
+    if sc.old is None:  # one optimizer step: the old policy is this forward's
+        old = lp.detach()
+        if inputs.fused_old is not None:
+            for j, i in enumerate(idx):
+                n = len(samples[j].response_ids)
+                inputs.fused_old[i] = old[j, :n].float().cpu()
+    else:
+        old = pad_rows([sc.old[i] for i in idx], lp)
     adv = inputs.advantages[idx].to(device)
     metrics: dict[str, torch.Tensor] = {}
     teacher = ok_mask = None
@@ -279,13 +289,27 @@ def update_policy(
     With ``dist`` (data parallel, sharded ``model``) each rank updates on its own samples
     of every global mini-batch: the denominators (`Units`) and the token weights are summed
     over ranks, the loss is multiplied by the world size (FSDP averages gradients over
-    ranks), and every rank runs the same number of micro-batches."""
+    ranks), and every rank runs the same number of micro-batches.
+
+    ``inputs.scores.old`` None (fused old log-probs) needs a single mini-batch; the
+    update's detached log-probs then fill ``scores.old`` for the mismatch metric and the
+    token records."""
     dist = dist or DistContext()
     model.train()
     sums: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     skipped = 0
     minis = mini_batches(inputs, optim, generator, dist)
+    fused = inputs.scores.old is None
+    if fused:
+        if len(minis) > 1:
+            raise ValueError(
+                f"the old log-probs were left to the update, but the {len(inputs.samples)} "
+                f"samples make {len(minis)} mini-batches of {optim.mini_batch_size}: after "
+                "the first optimizer step the policy is no longer the old one; score them "
+                "first (score_samples(need_old=True)) or raise optim.mini_batch_size"
+            )
+        inputs.fused_old = [None] * len(inputs.samples)
     ok = inputs.scores.teacher_ok if inputs.scores.teacher is not None else None
     extra = int(teacher_model is not None and method.distill == "sdar")
     for mini in minis:
@@ -353,6 +377,10 @@ def update_policy(
             skipped += 1
         if scheduler is not None:
             scheduler.step()
+    if fused:
+        inputs.scores.old = [
+            lp if lp is not None else torch.zeros(0) for lp in inputs.fused_old or []
+        ]
     out = {k: sums[k] / counts[k] for k in sums}
     out["actor/skipped_steps"] = float(skipped)
     out["actor/optimizer_steps"] = float(len(minis))

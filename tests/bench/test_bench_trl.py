@@ -45,12 +45,20 @@ def _json_of(argv: list[str], monkeypatch, capsys) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def test_sdar_step_times_its_phases_and_updates_the_weights(word_tokenizer):
+@pytest.mark.parametrize("fuse_old", [True, False])
+def test_sdar_step_times_its_phases_and_updates_the_weights(word_tokenizer, fuse_old):
     model = build_tiny_model(word_tokenizer, arch="llama", seed=0)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     texts = list(bench_trl.PROMPTS[:4])
     step = bench_trl.SdarStep.build(
-        model, word_tokenizer, texts, group=4, new_tokens=6, micro_batch=8, lr=1e-3
+        model,
+        word_tokenizer,
+        texts,
+        group=4,
+        new_tokens=6,
+        micro_batch=8,
+        lr=1e-3,
+        fuse_old=fuse_old,
     )
     out = step(0)
     for key in bench_trl.PHASES:
