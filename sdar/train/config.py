@@ -227,6 +227,11 @@ class SFTConfig:
     invalid_noise: float = 0.0
     """Share of steps replaced by an action that was admissible one step earlier but is not
     now (not trained on): the data then shows recovering from "Nothing happens."."""
+    search: str = "oracle"
+    """What the warm start clones while the target is hidden: ``oracle`` (the planner, which
+    knows where everything is) or ``random`` (a random admissible ``go to`` whose type the
+    goal does not name; `sdar.train.sft.search_action`), which a policy can imitate from
+    its prompt."""
     prompt_loss: float = 0.0
     """Weight of a next-token loss on the prompt tokens besides the response loss (0 = off).
     For models built from scratch (``tiny``): they learn to copy names from the prompt."""
@@ -309,6 +314,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "env.projection": ("strict", "authors"),
     "env.prompt": ("full", "compact"),
     "sft.schedule": ("constant", "cosine"),
+    "sft.search": ("oracle", "random"),
     "skills.strategy": ("keyword", "full", "random", "ucb", "general_only", "none"),
     "skills.keyword_match": ("word", "substring"),
     "skills.teacher_match": ("task", "prompt"),

@@ -228,6 +228,7 @@ def build_base_model(
                 noise=cfg.sft.noise,
                 seed=derive_seed(seed, "sft-noise"),
                 invalid_noise=cfg.sft.invalid_noise,
+                search=cfg.sft.search,
             )
         finally:
             venv.close()

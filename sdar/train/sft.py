@@ -6,6 +6,15 @@ step becomes one (step prompt -> "<think>..</think><action>a</action>") example.
 policy learns to read skills and the teacher branch means something. With ``noise`` > 0
 some steps take a random admissible action instead: those steps are not trained on, but
 the states after them are, so the data covers recovering from mistakes.
+
+``search="random"`` makes the demonstrations imitable by a policy that sees only its
+prompt. The planner knows where every object is, so its ``go to X`` towards a hidden
+object looks arbitrary from the prompt, and a small policy cloning it learns a prior over
+receptacle names instead of copying one from the admissible list (it then goes where it
+already is, or to a receptacle the room lacks). With ``"random"`` such a step becomes a
+random admissible ``go to`` whose receptacle type the goal does not name, and that action
+is trained on: the target says "search anywhere you may go, except where the goal puts
+things". A ``go to`` whose type the goal names (the destination) is kept.
 """
 
 from __future__ import annotations
@@ -52,6 +61,34 @@ def expert_response(goal: str, action: str, think: bool) -> str:
     return f"<think>To {aim}, the next step is to {step}.</think>{block}"
 
 
+SEARCH_MODES = ("oracle", "random")
+
+
+def goal_names_type(goal: str, receptacle: str) -> bool:
+    """Whether ``goal`` names the type of ``receptacle`` (``"drawer 2"`` -> ``drawer``).
+
+    >>> goal_names_type("put some alarmclock on dresser.", "dresser 1")
+    True
+    >>> goal_names_type("put some alarmclock on dresser.", "desk 1")
+    False
+    """
+    kind = receptacle.rsplit(" ", 1)[0].strip().lower()
+    return bool(kind) and re.search(rf"\b{re.escape(kind)}\b", goal.lower()) is not None
+
+
+def search_action(goal: str, expert: str, admissible: list[str] | None, rng: random.Random) -> str:
+    """``expert`` unless it is a ``go to`` the prompt cannot explain (see the module doc):
+    then a random admissible ``go to`` to a receptacle type the goal does not name."""
+    if not expert.startswith("go to ") or goal_names_type(goal, expert[len("go to ") :]):
+        return expert
+    options = [
+        a
+        for a in admissible or ()
+        if a.startswith("go to ") and not goal_names_type(goal, a[len("go to ") :])
+    ]
+    return rng.choice(options) if options else expert
+
+
 def collect_expert_steps(
     spec: EnvSpec,
     venv: VectorEnv,
@@ -62,6 +99,7 @@ def collect_expert_steps(
     noise: float,
     seed: int,
     invalid_noise: float = 0.0,
+    search: str = "oracle",
 ) -> tuple[list[ExpertStep], list[str]]:
     """Play ``tasks`` (one per slot) with the expert; returns the steps and every text seen.
 
@@ -69,7 +107,11 @@ def collect_expert_steps(
     step earlier but is not now (going to where the agent already is, taking what it
     already holds): the mistakes small policies make. Not trained on; the states after
     them are (the env's "Nothing happens."), so the policy learns to recover.
+    ``search``: ``"oracle"`` clones the planner as is; ``"random"`` replaces its
+    unexplained ``go to`` steps (`search_action`).
     """
+    if search not in SEARCH_MODES:
+        raise ValueError(f"search={search!r}: expected one of {SEARCH_MODES}")
     rng = random.Random(seed)
     resets = venv.reset(tasks)
     goals = [info.get("goal", "") for _, info in resets]
@@ -94,6 +136,8 @@ def collect_expert_steps(
             window = history[i][-history_length:] if history_length else []
             state = PromptState(goals[i], obs[i], adm[i], window, turn)
             expert = experts[i] or "look"
+            if search == "random":
+                expert = search_action(goals[i], expert, adm[i], rng)
             stale = [a for a in prev_adm[i] if a not in (adm[i] or ())]
             if invalid_noise > 0 and stale and rng.random() < invalid_noise:
                 actions[i] = rng.choice(stale)

@@ -131,3 +131,65 @@ def test_invalid_noise_takes_stale_actions_and_trains_only_on_expert_ones():
         assert s.state.history and s.action in s.state.admissible
         assert s.state.history[-1][1] not in s.state.admissible
     assert all(s.action in s.state.admissible for s in noisy)
+
+
+def test_goal_names_type_matches_whole_words():
+    from sdar.train.sft import goal_names_type
+
+    assert goal_names_type("put some alarmclock on dresser.", "dresser 1")
+    assert not goal_names_type("put some alarmclock on dresser.", "desk 1")
+    assert not goal_names_type("put a pan in the sinkbasin.", "sink 1")  # not a prefix match
+    assert goal_names_type("look at the CD under the desklamp", "desklamp 1")
+
+
+def test_search_action_keeps_explained_steps_and_randomises_hidden_ones():
+    import random
+
+    from sdar.train.sft import search_action
+
+    goal = "put some alarmclock on dresser."
+    adm = ["examine desk 1", "go to drawer 1", "go to drawer 2", "go to dresser 1", "look"]
+    rng = random.Random(0)
+    # explained by the prompt: the destination, and anything but a go to
+    assert search_action(goal, "go to dresser 1", adm, rng) == "go to dresser 1"
+    assert search_action(goal, "take alarmclock 1 from desk 1", adm, rng).startswith("take")
+    # a go to towards a hidden object: a random admissible go to, never the destination
+    picks = {search_action(goal, "go to sidetable 1", adm, rng) for _ in range(50)}
+    assert picks == {"go to drawer 1", "go to drawer 2"}
+    # nothing else to go to: the expert's step stays
+    assert search_action(goal, "go to desk 1", ["go to dresser 1"], rng) == "go to desk 1"
+
+
+def test_random_search_demonstrations_are_admissible_and_trained_on():
+    from sdar.envs.registry import get_env_spec
+    from sdar.envs.vector import VectorEnv
+    from sdar.train.sft import collect_expert_steps, goal_names_type
+
+    spec = get_env_spec("household")
+    options = {"preset": "tiny", "max_steps": 10}
+    tasks = spec.train_tasks(options, 0, 16)
+
+    def collect(search):
+        with VectorEnv(spec, options, len(tasks)) as venv:
+            steps, _ = collect_expert_steps(
+                spec,
+                venv,
+                tasks,
+                lambda i, t, info: "",
+                history_length=0,
+                noise=0.0,
+                seed=0,
+                search=search,
+            )
+        return steps
+
+    oracle, searched = collect("oracle"), collect("random")
+    assert all(s.action in s.state.admissible for s in searched)
+    go = [s for s in searched if s.action.startswith("go to ")]
+    # every go to either names the goal's receptacle type or is a search step
+    hidden = [s for s in go if not goal_names_type(s.state.goal, s.action[6:])]
+    assert hidden and len({s.action for s in hidden}) > 3
+    # searching takes more steps than knowing where things are
+    assert len(searched) > len(oracle)
+    with pytest.raises(ValueError, match="search"):
+        collect("psychic")
