@@ -365,6 +365,7 @@ def run(
         micro_batch=micro_batch,
         lr=lr,
         seed=seed,
+        fuse_old=fuse_old,
     )
     trl_model, trl_tokenizer = load_policy(model_name, dtype="float32")
     order = schedule(repeats)

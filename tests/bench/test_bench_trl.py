@@ -114,10 +114,12 @@ def _check(out: dict, repeats: int) -> None:
 
 
 @needs_trl
-def test_bench_trl_json_on_a_tiny_model(tiny_dir, monkeypatch, capsys):
-    out = _json_of(["--json", "--model", str(tiny_dir), *SMALLEST], monkeypatch, capsys)
+@pytest.mark.parametrize("flags", [[], ["--no-fuse"]])
+def test_bench_trl_json_on_a_tiny_model(tiny_dir, monkeypatch, capsys, flags):
+    out = _json_of(["--json", "--model", str(tiny_dir), *SMALLEST, *flags], monkeypatch, capsys)
     _check(out, repeats=1)
     assert out["micro_batch"] == 4
+    assert out["sdar_fused_old_logprobs"] is (not flags)
 
 
 @needs_trl
