@@ -347,11 +347,15 @@ def cmd_sft(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from sdar.train.eval_run import evaluate_checkpoint
 
+    run_dir, overrides = args.run_dir, list(args.overrides)
+    if args.model and run_dir and "=" in run_dir and not Path(run_dir).exists():
+        # `sdar eval --model M key=value`: the first override lands in the run_dir slot
+        run_dir, overrides = None, [run_dir, *overrides]
     result = evaluate_checkpoint(
-        args.run_dir,
+        run_dir,
         model=args.model,
         preset=args.preset,
-        overrides=args.overrides,
+        overrides=overrides,
         with_skills=args.with_skills,
     )
     if args.json:

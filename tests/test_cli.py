@@ -108,6 +108,11 @@ def test_tiny_smoke_run_writes_the_run_directory(tmp_path):
     ev = run("eval", str(tmp_path / "run"), "--json")
     assert ev.returncode == 0, ev.stderr
     assert 0.0 <= json.loads(ev.stdout)["success"] <= 1.0
+    # a model folder with overrides after it (the first must not be taken for a run dir)
+    base = str(tmp_path / "run" / "base_model")
+    ev = run("eval", "--model", base, "--preset", "tiny", "eval.episodes=3", "--json")
+    assert ev.returncode == 0, ev.stderr
+    assert json.loads(ev.stdout)["episodes"] == 3
 
 
 def test_missing_alfworld_data_gives_one_clear_message(tmp_path):
