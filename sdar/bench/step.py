@@ -139,9 +139,9 @@ def run(preset: str, repeats: int, overrides: list[str]) -> dict[str, Any]:
     captured: dict[str, list] = {}
     score_fn = trainer._score
 
-    def capture(samples: list) -> Any:
+    def capture(samples: list, need_old: bool = True) -> Any:
         captured["samples"] = samples
-        return score_fn(samples)
+        return score_fn(samples, need_old=need_old)
 
     trainer._score = capture
     times: dict[str, dict[str, list[float]]] = {"grpo": {}, "sdar": {}}
