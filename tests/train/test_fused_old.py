@@ -12,6 +12,7 @@ from sdar.train.loop import Trainer
 from sdar.train.scoring import score_for_config
 from sdar.train.setup import make_venv
 from sdar.train.update import UpdateInputs, update_policy
+from tests.train.test_fidelity import one_step
 
 FAST = ["run.steps=1", "eval.episodes=2", "sft.episodes=0", "algo.kl_coef=0.01"]
 
@@ -99,14 +100,9 @@ def test_train_step_fuses_only_when_one_mini_batch(tmp_path, monkeypatch, fuse, 
 
     monkeypatch.setattr(scoring, "score_samples", spy)
     flags = [f"optim.fuse_old_logprobs={str(fuse).lower()}", f"optim.mini_batch_size={mini}"]
-    cfg = load_config("tiny", ["algo.method=sdar", *FAST, *flags, "optim.micro_batch_size=2"])
-    trainer = Trainer(cfg, tmp_path / "run")
-    trainer._prepare(resume=False)
-    venv = make_venv(cfg, trainer.spec, trainer.options, 4)
-    try:
-        metrics, trajs = trainer.train_step(1, venv)
-    finally:
-        venv.close()
+    _, metrics, trajs = one_step(
+        tmp_path, "algo.method=sdar", *FAST, *flags, "optim.micro_batch_size=2"
+    )
     assert sum(t.length for t in trajs) > 2
     assert asked == [old_pass]
     assert 0.0 <= metrics["rollout/logprob_mismatch_mean"] < 1e-3

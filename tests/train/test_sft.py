@@ -98,30 +98,31 @@ def test_prompt_loss_trains_the_prompt_and_reports_the_response_loss():
     assert with_pl[-1] < with_pl[0]
 
 
-def test_invalid_noise_takes_stale_actions_and_trains_only_on_expert_ones():
+def expert_steps(n_tasks: int, history_length: int, **options):
+    """`collect_expert_steps` on ``n_tasks`` tiny household tasks, no noise unless asked."""
     from sdar.envs.registry import get_env_spec
     from sdar.envs.vector import VectorEnv
     from sdar.train.sft import collect_expert_steps
 
     spec = get_env_spec("household")
-    options = {"preset": "tiny", "max_steps": 10}
-    tasks = spec.train_tasks(options, 0, 8)
+    env_options = {"preset": "tiny", "max_steps": 10}
+    tasks = spec.train_tasks(env_options, 0, n_tasks)
+    with VectorEnv(spec, env_options, len(tasks)) as venv:
+        return collect_expert_steps(
+            spec,
+            venv,
+            tasks,
+            lambda i, t, info: "",
+            history_length=history_length,
+            noise=0.0,
+            seed=0,
+            **options,
+        )
 
-    def collect(invalid_noise):
-        with VectorEnv(spec, options, len(tasks)) as venv:
-            return collect_expert_steps(
-                spec,
-                venv,
-                tasks,
-                lambda i, t, info: "",
-                history_length=1,
-                noise=0.0,
-                seed=0,
-                invalid_noise=invalid_noise,
-            )
 
-    clean, _ = collect(0.0)
-    noisy, seen = collect(0.5)
+def test_invalid_noise_takes_stale_actions_and_trains_only_on_expert_ones():
+    clean, _ = expert_steps(8, 1, invalid_noise=0.0)
+    noisy, seen = expert_steps(8, 1, invalid_noise=0.5)
     assert not any("Nothing happens" in s.state.observation for s in clean)
     after_mistake = [s for s in noisy if "Nothing happens" in s.state.observation]
     assert after_mistake, "a stale action must lead to 'Nothing happens.'"
@@ -161,27 +162,10 @@ def test_search_action_keeps_explained_steps_and_randomises_hidden_ones():
 
 
 def test_random_search_demonstrations_are_admissible_and_trained_on():
-    from sdar.envs.registry import get_env_spec
-    from sdar.envs.vector import VectorEnv
-    from sdar.train.sft import collect_expert_steps, goal_names_type
-
-    spec = get_env_spec("household")
-    options = {"preset": "tiny", "max_steps": 10}
-    tasks = spec.train_tasks(options, 0, 16)
+    from sdar.train.sft import goal_names_type
 
     def collect(search):
-        with VectorEnv(spec, options, len(tasks)) as venv:
-            steps, _ = collect_expert_steps(
-                spec,
-                venv,
-                tasks,
-                lambda i, t, info: "",
-                history_length=0,
-                noise=0.0,
-                seed=0,
-                search=search,
-            )
-        return steps
+        return expert_steps(16, 0, search=search)[0]
 
     oracle, searched = collect("oracle"), collect("random")
     assert all(s.action in s.state.admissible for s in searched)
